@@ -1,0 +1,208 @@
+"""Command line: ``python -m mlp_core COMMAND ...``.
+
+    python -m mlp_core data   [--dataset mnist] [--data-dir DIR]
+    python -m mlp_core train  [--arch mlp1] [--activation relu] [--loss cross_entropy] ...
+
+Every mistake in the arguments ends with one line on stderr that says what
+was wrong and lists the valid choices, and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+from .network import ARCHITECTURES
+
+EXIT_USAGE = 2
+
+#: Modules that add commands of their own: each defines ``add_parser(subparsers)``,
+#: which adds one or more sub-parsers with ``set_defaults(func=handler)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line naming the problem."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind, test, description):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be {description}")
+        return value
+
+    return parse
+
+
+positive_float = _number(float, lambda v: v > 0, "> 0")
+nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
+unit_interval = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
+positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
+nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
+
+
+def hidden_sizes(text: str) -> list[int] | str:
+    """'mlp1', 'mlp2', '1', '2' or a comma list of sizes like '512,256'."""
+    if text.lower() in ARCHITECTURES:
+        return text.lower()
+    if text in ("1", "2"):
+        return f"mlp{text}"
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an architecture; use {', '.join(ARCHITECTURES)}, a depth 1 or 2, "
+            "or hidden sizes like 512,256"
+        )
+    return sizes
+
+
+def existing_dir(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"data folder {text!r} does not exist; give a folder holding the four IDX files"
+        )
+    return path
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    from .data import DATASETS
+
+    p.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="which dataset (default mnist)")
+    p.add_argument(
+        "--data-dir", type=existing_dir, default=None,
+        help="folder with the IDX files (default: $MNIST_DIR / $FASHION_MNIST_DIR, then data/, then download)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m mlp_core", description="A hand-written numpy MLP on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    p = sub.add_parser("data", help="verify (or fetch) a dataset; print its checksums and shapes")
+    add_data_arguments(p)
+    p.add_argument("--no-download", action="store_true", help="never download, only use local files")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train one model and save its history as JSON")
+    p.add_argument("--arch", type=hidden_sizes, default="mlp1",
+                   help="mlp1 (784-256-10), mlp2 (784-512-256-10), depth 1 or 2, or sizes like 512,256")
+    p.add_argument("--activation", default="relu", choices=list(ACTIVATIONS))
+    p.add_argument("--output-activation", default="none", choices=["none", "same", *ACTIVATIONS],
+                   help="activation after the output layer (default none: logits go to the loss)")
+    p.add_argument("--loss", default="cross_entropy", choices=list(LOSSES))
+    p.add_argument("--margin", type=positive_float, default=5.0, help="hinge margin (default 5)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--momentum", type=unit_interval, default=0.9, help="(default 0.9)")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=0.0, help="(default 0)")
+    p.add_argument("--no-decay-biases", action="store_true", help="exempt biases from weight decay")
+    p.add_argument("--init-std", type=nonnegative_float, default=0.01, help="weight init std (default 0.01)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="(default 100)")
+    p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default 100)")
+    p.add_argument("--patience", type=nonnegative_int, default=10,
+                   help="early-stopping patience in epochs; 0 turns early stopping off (default 10)")
+    p.add_argument("--monitor", choices=["test", "val"], default="test",
+                   help="early-stop on test accuracy (the report) or on a validation split")
+    p.add_argument("--val-size", type=positive_int, default=10000, help="validation samples (default 10000)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--scaling", choices=["course", "unit"], default="course",
+                   help="pixels as (x-128)/255 (the course) or x/255")
+    p.add_argument("--train-subset", type=positive_int, default=None, help="use only N training samples")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="use only N test samples")
+    add_data_arguments(p)
+    p.add_argument("--out", type=Path, default=None,
+                   help="history JSON path (default runs/<arch>-<activation>-<loss>-seed<seed>.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __package__).add_parser(sub)
+    return parser
+
+
+def cmd_data(args) -> int:
+    from .data import describe_dataset
+
+    print(describe_dataset(args.dataset, args.data_dir, download=not args.no_download))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training import TrainConfig, run
+
+    config = TrainConfig(
+        architecture=args.arch,
+        activation=args.activation,
+        loss=args.loss,
+        output_activation=None if args.output_activation == "none" else args.output_activation,
+        margin=args.margin,
+        init_std=args.init_std,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        decay_biases=not args.no_decay_biases,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        patience=args.patience or None,
+        monitor=f"{args.monitor}_acc",
+        val_size=args.val_size,
+        seed=args.seed,
+        dataset=args.dataset,
+        scaling=args.scaling,
+        train_subset=args.train_subset,
+        test_subset=args.test_subset,
+    ).validate()
+    arch = config.architecture if isinstance(config.architecture, str) else "-".join(map(str, config.architecture))
+    out = args.out or Path("runs") / f"{arch}-{config.activation}-{config.loss}-seed{config.seed}.json"
+    print(f"training {arch} {config.activation} {config.loss} (seed {config.seed}) -> {out}", flush=True)
+
+    def print_epoch(record: dict) -> None:
+        parts = [f"epoch {record['epoch']:3d}"]
+        for split in ("train", "val", "test"):
+            if f"{split}_loss" in record:
+                parts.append(f"{split} loss {record[split + '_loss']:.4f} acc {100 * record[split + '_acc']:.2f}%")
+        parts.append(f"{record['train_seconds']:.2f}s")
+        print(" | ".join(parts), flush=True)
+
+    _, history = run(config, data_dir=args.data_dir, progress=False, on_epoch_end=print_epoch)
+    history.save(out)
+    best = history.best()
+    stop = "early stop" if history.stopped_early else "all epochs"
+    print(
+        f"done after {history.num_epochs} epochs ({stop}); best epoch {history.best_epoch}: "
+        f"test acc {100 * best['test_acc']:.2f}%; history saved to {out}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import DataError
+    from .training import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ValueError, TrainingDiverged, OSError) as exc:
+        print(f"python -m mlp_core {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

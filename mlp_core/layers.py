@@ -1,0 +1,170 @@
+"""Parameters, the Module base class and the fully connected (Linear) layer.
+
+Every layer follows one contract, the one the CS231n assignments use:
+
+* ``forward(x)`` computes the output and keeps in ``self.cache`` whatever
+  ``backward`` will need;
+* ``backward(grad_output)`` receives dE/d(output), writes dE/d(parameter)
+  into each parameter's ``.grad`` and returns dE/d(input).
+
+Gradients are *overwritten* on every backward pass, not accumulated as in
+PyTorch: in a feed-forward MLP each parameter is used once per forward pass,
+so there is nothing to accumulate and no need to call ``zero_grad`` between
+batches (it exists for symmetry with PyTorch and for tests).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Attributes:
+        data: the values, any shape.
+        grad: dE/d(data), same shape and dtype as ``data``.
+    """
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Subclasses implement ``forward`` and ``backward``; layers with weights
+    store them as :class:`Parameter` attributes and list them in
+    ``named_parameters``.
+    """
+
+    cache = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+    def named_parameters(self) -> dict[str, Parameter]:
+        """Parameters by name, e.g. ``{"W": ..., "b": ...}``; empty for activations."""
+        return {}
+
+    def parameters(self) -> list[Parameter]:
+        return list(self.named_parameters().values())
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def astype(self, dtype) -> "Module":
+        """Convert every parameter (and its gradient) to ``dtype`` in place.
+
+        Used by the gradient checker, which needs float64.
+        """
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = p.grad.astype(dtype)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Linear(Module):
+    """Fully connected layer: ``y = x W + b``.
+
+    Shapes:
+        x: (N, in_features), W: (in_features, out_features),
+        b: (out_features,), y: (N, out_features).
+
+    Backward, with G = dE/dy of shape (N, out_features):
+        dE/dW = x^T G          (in_features, out_features), summed over the batch
+        dE/db = sum_n G[n]     (out_features,)
+        dE/dx = G W^T          (N, in_features)
+
+    The loss already divides by the batch size N, so the layer sums over the
+    batch rather than averaging (the course's convention).
+
+    Initialisation: W ~ N(0, init_std^2) with init_std = 0.01 as in the report,
+    b = 0. Small weights keep every pre-activation near 0 at the start, where
+    Sigmoid and GELU are nearly linear and their gradients largest.
+
+    Args:
+        in_features, out_features: layer sizes.
+        init_std: standard deviation of the initial weights.
+        rng: a ``numpy.random.Generator`` or a seed; the global RNG is never used.
+        dtype: float32 by default (fast); float64 for gradient checks.
+        compute_input_grad: when False, ``backward`` skips dE/dx and returns
+            None. The first layer of a network sees the data, whose gradient
+            nobody needs, so ``build_mlp`` switches it off there (it saves a
+            third of that layer's backward work).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init_std: float = 0.01,
+        rng: np.random.Generator | int | None = None,
+        dtype=DEFAULT_DTYPE,
+        compute_input_grad: bool = True,
+    ):
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(
+                f"Linear sizes must be positive, got in_features={in_features}, "
+                f"out_features={out_features}"
+            )
+        if init_std < 0:
+            raise ValueError(f"init_std must be >= 0, got {init_std}")
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.compute_input_grad = compute_input_grad
+        weights = rng.standard_normal((in_features, out_features)) * init_std
+        self.W = Parameter(weights.astype(dtype))
+        self.b = Parameter(np.zeros(out_features, dtype=dtype))
+
+    def named_parameters(self) -> dict[str, Parameter]:
+        return {"W": self.W, "b": self.b}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (N, in_features) -> y = x W + b: (N, out_features)."""
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Linear({self.in_features}, {self.out_features}) expects input of shape "
+                f"(N, {self.in_features}), got {x.shape}"
+            )
+        # BEGIN SOLUTION
+        self.cache = x
+        return x @ self.W.data + self.b.data
+        # END SOLUTION
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        """grad_output: (N, out_features) -> dE/dx: (N, in_features); fills W.grad, b.grad."""
+        # BEGIN SOLUTION
+        x = self.cache
+        # Written into the existing gradient arrays: no new (in, out) array per batch.
+        np.matmul(x.T, grad_output, out=self.W.grad)
+        np.sum(grad_output, axis=0, out=self.b.grad)
+        if not self.compute_input_grad:
+            return None
+        return grad_output @ self.W.data.T
+        # END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features})"

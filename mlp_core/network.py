@@ -1,0 +1,141 @@
+"""Networks: the Sequential container and the builder for the report's MLPs."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .activations import ACTIVATIONS, get_activation
+from .layers import DEFAULT_DTYPE, Linear, Module, Parameter
+
+#: Hidden-layer sizes of the report's two models.
+ARCHITECTURES: dict[str, list[int]] = {
+    "mlp1": [256],  # Linear 784->256, act, Linear 256->10
+    "mlp2": [512, 256],  # Linear 784->512, act, Linear 512->256, act, Linear 256->10
+}
+
+
+class Sequential(Module):
+    """Layers applied in order; backward runs them in reverse.
+
+    forward:  x -> layers[0] -> layers[1] -> ... -> output
+    backward: dE/d(output) -> layers[-1].backward -> ... -> layers[0].backward
+    """
+
+    def __init__(self, *layers: Module):
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        grad = grad_output
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def named_parameters(self) -> dict[str, Parameter]:
+        """Parameters named ``"<layer index>.<name>"``, e.g. ``"0.W"``, ``"2.b"``."""
+        return {
+            f"{i}.{name}": p
+            for i, layer in enumerate(self.layers)
+            for name, p in layer.named_parameters().items()
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of all parameter values, by name."""
+        return {name: p.data.copy() for name, p in self.named_parameters().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        params = self.named_parameters()
+        if set(state) != set(params):
+            raise ValueError(
+                f"state names {sorted(state)} do not match the network's {sorted(params)}"
+            )
+        for name, value in state.items():
+            if value.shape != params[name].shape:
+                raise ValueError(
+                    f"{name}: saved shape {value.shape} != network shape {params[name].shape}"
+                )
+            params[name].data = value.astype(params[name].data.dtype, copy=True)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+
+def hidden_sizes_for(architecture: str | int | Sequence[int]) -> list[int]:
+    """Hidden sizes from a name ('mlp1', 'mlp2'), a depth (1, 2) or a list of sizes."""
+    if isinstance(architecture, str):
+        key = architecture.lower()
+        if key not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown architecture {architecture!r}; choose one of: "
+                f"{', '.join(ARCHITECTURES)}, or give a list of hidden sizes"
+            )
+        return list(ARCHITECTURES[key])
+    if isinstance(architecture, (int, np.integer)):
+        if f"mlp{architecture}" not in ARCHITECTURES:
+            raise ValueError(
+                f"depth {architecture} has no report architecture; choose 1 or 2, "
+                f"or give a list of hidden sizes"
+            )
+        return list(ARCHITECTURES[f"mlp{architecture}"])
+    sizes = [int(s) for s in architecture]
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"hidden sizes must be positive, got {sizes}")
+    return sizes
+
+
+def build_mlp(
+    architecture: str | int | Iterable[int] = "mlp1",
+    activation: str = "relu",
+    *,
+    input_size: int = 784,
+    num_classes: int = 10,
+    output_activation: str | None = None,
+    init_std: float = 0.01,
+    seed: int | np.random.Generator | None = 0,
+    dtype=DEFAULT_DTYPE,
+) -> Sequential:
+    """Build an MLP: [Linear, activation] per hidden layer, then Linear to the classes.
+
+    Args:
+        architecture: 'mlp1' (784-256-10), 'mlp2' (784-512-256-10), a depth
+            (1 or 2), or a list of hidden sizes ([] gives softmax regression).
+        activation: hidden activation, one of ``ACTIVATIONS``.
+        output_activation: None (default: the logits go straight to the
+            loss), 'same' for the hidden activation, or any activation name.
+            The report's table draws an activation after the output layer.
+        init_std: weights ~ N(0, init_std^2), biases 0.
+        seed: seed or Generator for the weights; same seed, same network.
+
+    The first Linear does not compute the gradient of its input (the data).
+    """
+    sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    get_activation(activation)  # fail early with the list of valid names
+    layers: list[Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(
+            Linear(n_in, n_out, init_std=init_std, rng=rng, dtype=dtype, compute_input_grad=i > 0)
+        )
+        is_output = i == len(sizes) - 2
+        if not is_output:
+            layers.append(get_activation(activation))
+        elif output_activation not in (None, "none"):
+            name = activation if output_activation == "same" else output_activation
+            layers.append(get_activation(name))
+    return Sequential(*layers)
+
+
+__all__ = ["ARCHITECTURES", "ACTIVATIONS", "Sequential", "build_mlp", "hidden_sizes_for"]
