@@ -1,4 +1,5 @@
 """The student release is built from the BEGIN/END SOLUTION markers: they must be well formed."""
+# instructor-only: the student release has no markers left to count.
 
 from pathlib import Path
 

@@ -1,0 +1,326 @@
+"""The student release: markers, stripping, notebooks, what is copied, and the self-checks."""
+# instructor-only
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mlp_core import release
+from mlp_core.release import ReleaseError, fill_in_solutions, find_regions, strip_solutions
+
+REPO = Path(__file__).resolve().parents[1]
+MODULES = sorted((REPO / "mlp_core").glob("*.py"))
+
+SOURCE = '''\
+class SGD:
+    def step(self):
+        """Update every parameter."""
+        for p, v in zip(self.params, self.velocities):
+            decay = 0.0
+            # BEGIN SOLUTION
+            v *= self.momentum
+            p.data -= self.lr * v
+            # END SOLUTION
+
+
+def helper(x):
+    # BEGIN SOLUTION
+    return x + 1
+    # END SOLUTION
+'''
+
+
+def run_python(code: str, path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(path)}
+    return subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True, timeout=120)
+
+
+# ----------------------------------------------------------------------------
+# Markers and regions
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_markers_are_balanced_never_nested_and_inside_a_function(path):
+    for region in find_regions(path.read_text(), path.name):
+        assert region.begin < region.end
+        assert region.function, f"{path.name}:{region.begin}: a solution region outside any function"
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    x = 1\n    # END SOLUTION\n", "inside the region"),
+    ("def f():\n    x = 1\n    # END SOLUTION\n", "without a .# BEGIN SOLUTION. before it"),
+    ("def f():\n    # BEGIN SOLUTION\n    x = 1\n", "never closed"),
+    ("def f():\n    # BEGIN SOLUTION\n    x = 1\n  # END SOLUTION\n", "indented differently"),
+    ("def f():\n    # BEGIN SOLUTION\n    # END SOLUTION\n", "empty solution region"),
+    ("def f():\n    # begin solution\n    x = 1\n    # END SOLUTION\n", "malformed"),
+    ("def f():\n    x = 1  # BEGIN SOLUTION\n    # END SOLUTION\n", "malformed"),
+])
+def test_bad_markers_are_refused_with_the_line(source, problem):
+    with pytest.raises(ReleaseError, match=problem):
+        find_regions(source, "bad.py")
+
+
+def test_markers_mentioned_in_strings_are_not_markers():
+    assert find_regions('def f():\n    """Write # BEGIN SOLUTION here."""\n    return "# END SOLUTION"\n') == []
+
+
+def test_regions_know_their_function_even_inside_a_loop():
+    regions = find_regions(SOURCE)
+    assert [(r.begin, r.end, r.indent, r.function) for r in regions] == [
+        (6, 9, " " * 12, "SGD.step"), (13, 15, "    ", "helper"),
+    ]
+
+
+def test_strip_raises_at_the_region_indentation_and_keeps_signature_and_docstring():
+    stripped, regions = strip_solutions(SOURCE, "optim.py", "notebooks/04_network.ipynb")
+    tree = ast.parse(stripped)  # still valid Python
+    step = tree.body[0].body[0]
+    assert ast.get_docstring(step) == "Update every parameter."
+    assert "            raise NotImplementedError(\"SGD.step: write this (see notebooks/04_network.ipynb)\")" in stripped
+    assert "self.lr" not in stripped and "x + 1" not in stripped
+    namespace = {}
+    exec(compile(stripped, "optim.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match=r"^helper: write this \(see notebooks/04_network.ipynb\)$"):
+        namespace["helper"](1)
+
+
+def test_filling_in_gives_back_the_original_without_markers():
+    stripped, _ = strip_solutions(SOURCE, "optim.py", "nb")
+    filled = fill_in_solutions(stripped, SOURCE, "optim.py")
+    assert filled == SOURCE.replace("            # BEGIN SOLUTION\n", "").replace("            # END SOLUTION\n", "") \
+        .replace("    # BEGIN SOLUTION\n", "").replace("    # END SOLUTION\n", "")
+    faulty = fill_in_solutions(stripped, SOURCE, "optim.py", replacements={"helper": "return x - 1"})
+    assert "    return x - 1\n" in faulty and "x + 1" not in faulty
+    with pytest.raises(ReleaseError, match="no solution region"):
+        fill_in_solutions(stripped, SOURCE, "optim.py", replacements={"nowhere": "pass"})
+
+
+def test_every_solution_module_names_a_notebook():
+    for path in MODULES:
+        if find_regions(path.read_text()):
+            assert path.stem in release.MODULE_NOTEBOOKS, f"{path.name} is not in MODULE_NOTEBOOKS"
+
+
+# ----------------------------------------------------------------------------
+# Notebooks
+# ----------------------------------------------------------------------------
+
+
+def test_release_notebook_clears_outputs_and_replaces_solution_cells():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"state": "secret"}
+    # release_notebook works on plain dicts (sources as strings), as read_notebook returns them.
+    code = nbformat.v4.new_code_cell("print(1)", execution_count=3,
+                                     outputs=[nbformat.v4.new_output("stream", text="1\n")])
+    code.metadata["execution"] = {"iopub.status.idle": "2026"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("**1.** Why?"),
+        nbformat.v4.new_markdown_cell("Because of the answer.", metadata={"tags": ["solution"]}),
+        code,
+        nbformat.v4.new_code_cell("x = 42  # the answer", metadata={"tags": ["solution", "keep"]}),
+    ]
+    nb = nbformat.from_dict(release.release_notebook(nb, "09_demo", "notebooks/09_demo.ipynb"))
+    assert "widgets" not in nb.metadata
+    assert nb.cells[0].source == "**1.** Why?"
+    assert nb.cells[1].source == "YOUR ANSWER HERE" and nb.cells[1].cell_type == "markdown"
+    assert nb.cells[1].metadata == {"tags": ["answer"], "mlp_course": {"question": "09_demo/Q1"}}
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None and "execution" not in nb.cells[2].metadata
+    assert nb.cells[3].cell_type == "code" and "42" not in nb.cells[3].source
+    assert nb.cells[3].metadata["tags"] == ["keep", "answer"]
+    assert nb.cells[3].metadata["mlp_course"] == {"question": "09_demo/Q2"}
+    nbformat.validate(nb)
+
+
+# ----------------------------------------------------------------------------
+# A release of a small synthetic kit (fast, and free to break on purpose)
+# ----------------------------------------------------------------------------
+
+
+def make_kit(root: Path, planted: str = "") -> Path:
+    """A minimal kit: the real mlp_core, one notebook, one public and one instructor-only test."""
+    shutil.copytree(REPO / "mlp_core", root / "mlp_core", ignore=shutil.ignore_patterns("__pycache__"))
+    if planted:
+        path = root / "mlp_core" / "layers.py"
+        text = path.read_text()
+        assert text.count("        # END SOLUTION\n") >= 1
+        path.write_text(text.replace("        # END SOLUTION\n", f"        # {planted}\n        # END SOLUTION\n", 1))
+    (root / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import numpy as np\nfrom mlp_core import Linear\nprint('setup ok')"),
+        nbformat.v4.new_code_cell("layer = Linear(3, 2)\nlayer.forward(np.ones((1, 3), dtype=np.float32))"),
+        nbformat.v4.new_markdown_cell("**1.** Why sum over the batch?"),
+        nbformat.v4.new_markdown_cell("Because the loss already divides by N.", metadata={"tags": ["solution"]}),
+    ]
+    nbformat.write(nb, root / "notebooks" / "01_linear_layer.ipynb")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_public.py").write_text("def test_public():\n    assert True\n")
+    (root / "tests" / "test_secret.py").write_text("# instructor-only\ndef test_secret():\n    assert True\n")
+    for folder in ("grading", "results"):
+        (root / folder).mkdir()
+        (root / folder / "secret.txt").write_text("answers")
+    (root / "README.md").write_text(
+        "# Kit\n\nFor students.\n\n<!-- BEGIN INSTRUCTOR -->\n## For instructors\nsecret\n<!-- END INSTRUCTOR -->\nEnd.\n"
+    )
+    shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def test_a_planted_solution_line_never_reaches_the_release(tmp_path):
+    planted = "PLANTED-7f3a9c1e-unique-solution-line"
+    kit = make_kit(tmp_path / "kit", planted)
+    release.release(tmp_path / "out", source_dir=kit)
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert planted not in path.read_text(errors="replace"), path
+    # The self-check catches a leak the stripping cannot see: the same line in a public test.
+    (kit / "tests" / "test_public.py").write_text(f"# {planted}\ndef test_public():\n    assert True\n")
+    with pytest.raises(ReleaseError, match=f"leaks a solution line: tests/test_public.py:1 contains '# {planted}'"):
+        release.release(tmp_path / "out2", source_dir=kit)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_release_copies_the_whitelist_only(tmp_path):
+    kit = make_kit(tmp_path / "kit")
+    report = release.release(tmp_path / "out", source_dir=kit)
+    out = tmp_path / "out"
+    assert not (out / "grading").exists() and not (out / "results").exists()
+    assert (out / "tests" / "test_public.py").exists() and not (out / "tests" / "test_secret.py").exists()
+    assert report.left_out == ["tests/test_secret.py (instructor-only)"]
+    readme = (out / "README.md").read_text()
+    assert "For students." in readme and "End." in readme and "secret" not in readme and "instructors" not in readme
+    assert sum(len(r) for r in report.regions.values()) == sum(len(find_regions(p.read_text())) for p in MODULES)
+    assert report.answer_cells == {"notebooks/01_linear_layer.ipynb": 1}
+
+
+def execute_until_error(path: Path, kit: Path, monkeypatch):
+    """Run a released notebook in a fresh kernel that imports the released mlp_core.
+
+    Returns (the notebook with outputs, the CellExecutionError or None).
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("PYTHONPATH", str(kit))
+    monkeypatch.setenv("MLP_NOTEBOOK_QUICK", "1")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        return nb, error
+    return nb, None
+
+
+def test_refuses_a_non_empty_folder_unless_forced(tmp_path):
+    kit = make_kit(tmp_path / "kit")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("keep me")
+    with pytest.raises(ReleaseError, match="is not empty; give a new folder, or --force"):
+        release.release(out, source_dir=kit)
+    assert (out / "old.txt").read_text() == "keep me"
+    release.release(out, source_dir=kit, force=True)
+    assert not (out / "old.txt").exists() and (out / "mlp_core" / "layers.py").exists()
+    with pytest.raises(ReleaseError, match="inside mlp_core/"):
+        release.release(kit / "mlp_core" / "student", source_dir=kit)
+    with pytest.raises(ReleaseError, match="holds the kit itself"):
+        release.release(kit, source_dir=kit, force=True)
+
+
+def test_a_broken_strip_is_caught_before_anything_is_written(tmp_path, monkeypatch):
+    kit = make_kit(tmp_path / "kit")
+    # A bug that forgets to indent the raise: the released file would not parse.
+    monkeypatch.setattr(release, "not_implemented_line",
+                        lambda region, notebook: "raise NotImplementedError('x')")
+    with pytest.raises(ReleaseError, match="does not parse"):
+        release.release(tmp_path / "out", source_dir=kit)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["kit"]  # no staging folder left behind
+
+
+# ----------------------------------------------------------------------------
+# The release of this repository
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("student") / "kit"
+    proc = subprocess.run([sys.executable, "-m", "mlp_core", "release", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "solution regions" in proc.stdout
+    return out
+
+
+def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
+    assert not any((kit / name).exists() for name in release.WITHHELD)
+    assert not (kit / "tests" / "test_release.py").exists() and not (kit / "tests" / "test_grading.py").exists()
+    for path in kit.rglob("*.py"):
+        assert release._marker_comments(path.read_text()) == [], path
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        source = nbformat.read(path, as_version=4)
+        released = nbformat.read(kit / "notebooks" / path.name, as_version=4)
+        solutions = sum("solution" in c.metadata.get("tags", []) for c in source.cells)
+        answers = [c for c in released.cells if "answer" in c.metadata.get("tags", [])]
+        assert len(answers) == solutions
+        assert all(c.source == "YOUR ANSWER HERE" for c in answers if c.cell_type == "markdown")
+        assert all(not c.get("outputs") and c.get("execution_count") is None
+                   for c in released.cells if c.cell_type == "code")
+
+
+def test_the_released_package_imports_and_points_to_the_notebooks(kit):
+    proc = run_python(
+        "import numpy as np, mlp_core\n"
+        "print(mlp_core.__file__)\n"
+        "try:\n"
+        "    mlp_core.Linear(2, 3).forward(np.ones((1, 2), dtype=np.float32))\n"
+        "except NotImplementedError as exc:\n"
+        "    print(exc)\n",
+        kit,
+    )
+    assert proc.returncode == 0, proc.stderr
+    where, message = proc.stdout.splitlines()
+    assert Path(where).resolve().is_relative_to(kit.resolve())
+    assert message.startswith("Linear.forward: write this (see notebooks/01_")
+
+
+def test_the_released_kit_installs(kit, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--quiet", "--target", str(tmp_path / "site"), str(kit)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "site" / "mlp_core" / "layers.py").exists()
+    assert "NotImplementedError" in (tmp_path / "site" / "mlp_core" / "layers.py").read_text()
+
+
+TEACHING_NOTEBOOKS = sorted(
+    p.name for prefix in sorted(set(release.MODULE_NOTEBOOKS.values()))
+    for p in (REPO / "notebooks").glob(f"{prefix}_*.ipynb")
+)
+
+
+@pytest.mark.parametrize("name", TEACHING_NOTEBOOKS)
+def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, monkeypatch):
+    """A student opening a notebook of the repository's release gets a clear NotImplementedError, not a crash."""
+    if "MNIST_DIR" not in os.environ:
+        from ._mnist import mnist_dir
+
+        monkeypatch.setenv("MNIST_DIR", str(mnist_dir()))
+    _, error = execute_until_error(kit / "notebooks" / name, kit, monkeypatch)
+    assert error is not None, f"{name} teaches code the student writes, yet runs to the end without it"
+    assert error.ename == "NotImplementedError", f"{name} crashed with {error.ename}: {error.evalue}"
+    assert re.fullmatch(r"[A-Za-z0-9]+\.[a-z_]+: write this \(see notebooks/0[1-5]_\w+\.ipynb\)", error.evalue), error.evalue
