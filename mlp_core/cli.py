@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 #: Modules that add commands of their own: each defines ``add_parser(subparsers)``,
 #: which adds one or more sub-parsers with ``set_defaults(func=handler)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("experiments", "report", "release", "grading")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,5 +1,6 @@
 """The student release is built from the BEGIN/END SOLUTION markers: they must be well formed."""
-# instructor-only: the student release has no markers left to count.
+# instructor-only
+# (the student release has no markers left to count, so this file stays out of it)
 
 from pathlib import Path
 
