@@ -1,0 +1,322 @@
+"""Measurements behind the analyses of notebooks 05, 07, 08 and 09.
+
+The report explained its results with three arguments; this module measures
+each of them instead of asserting it:
+
+* vanishing gradients (notebook 07): :func:`layer_gradient_norms` gives, for
+  every Linear layer, the norm of dE/dW or of the gradient dE/dz arriving at
+  its output, so the shrinkage through n sigmoid layers can be set beside the
+  bound 4^-n that follows from sigma' <= 1/4;
+* Sigmoid with L2 (notebook 08): :func:`sigmoid_l2_output_gradient` and
+  :func:`softmax_ce_output_gradient` are the two output gradients written out
+  analytically, and :func:`saturated_wrong_fraction` counts the outputs stuck
+  at the wrong end of the sigmoid, where the first gradient vanishes;
+* the hinge margin (notebook 09): :func:`score_gaps` and
+  :func:`hinge_active_fraction` show whether the outputs can reach the margin
+  at all.
+
+:func:`recorded_run` trains one :class:`~mlp_core.training.TrainConfig` while
+measuring the model at initialisation and after every epoch, and
+:func:`sweep` does that for a grid of configs; :func:`early_stopping_epoch`
+replays early stopping on a recorded curve (notebook 05).
+
+Everything here uses only the public API (layers' forward/backward, losses,
+``build_run``, ``train``, ``EarlyStopping``), so it works on the student's
+code as soon as that code works.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .layers import Linear
+from .losses import Loss, one_hot
+from .network import Sequential
+from .training import EarlyStopping, History, Split, TrainConfig, TrainingDiverged, build_run, train
+
+Measure = Callable[[Sequential, Loss], Any]
+
+# --------------------------------------------------------------------------- #
+# Gradient norms per layer (notebook 07)
+# --------------------------------------------------------------------------- #
+
+
+def layer_gradient_norms(
+    model: Sequential, loss_fn: Loss, x: np.ndarray, labels: np.ndarray, *, wrt: str = "weight"
+) -> dict[str, float]:
+    """Norm of the gradient of the loss at every Linear layer, for one batch.
+
+    Runs one forward and one backward pass on ``x`` (N, D) with ``labels`` (N,)
+    and returns, for the Linear layers ``linear1`` (next to the input) to
+    ``linearL`` (the output layer), in that order:
+
+    * ``wrt="weight"``: the Frobenius norm ||dE/dW_l||, W_l of shape (in, out);
+    * ``wrt="output"``: the norm ||dE/dz_l|| of the gradient arriving at the
+      layer's output z_l = a_{l-1} W_l + b_l, shape (N, out). This is the
+      backpropagated error signal; between consecutive layers it is multiplied
+      by W_{l+1}^T and by the activation's derivative f'(z_l), so through a
+      sigmoid it shrinks by at least a factor 4 per layer unless the weights
+      make up for it.
+
+    E is the batch mean (the losses divide by N), so the norms do not grow
+    with the batch size. The pass overwrites every parameter's ``.grad`` and
+    the layers' caches; it does not change any weight.
+    """
+    if wrt not in ("weight", "output"):
+        raise ValueError(f"wrt must be 'weight' or 'output', got {wrt!r}")
+    linear_at = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear)]
+    if not linear_at:
+        raise ValueError("layer_gradient_norms needs a Sequential with at least one Linear layer")
+    loss_fn(model.forward(x), labels)
+    grad = loss_fn.backward()
+    signal = {}
+    # Sequential.backward, unrolled to see the gradient entering each layer.
+    for i in reversed(range(len(model.layers))):
+        if i in linear_at:
+            signal[i] = float(np.linalg.norm(grad))
+        grad = model.layers[i].backward(grad)
+    norms = {}
+    for l, i in enumerate(linear_at, 1):
+        value = signal[i] if wrt == "output" else float(np.linalg.norm(model.layers[i].W.grad))
+        norms[f"linear{l}"] = value
+    return norms
+
+
+# --------------------------------------------------------------------------- #
+# Training while measuring (notebooks 07, 08, 09)
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class RunResult:
+    """One training run of a sweep.
+
+    ``measurements[0]`` is taken at initialisation and ``measurements[e]``
+    after epoch e. ``error`` is the message of a :class:`TrainingDiverged`
+    (then ``history`` holds None and ``measurements`` what was taken before).
+    """
+
+    overrides: dict
+    config: TrainConfig
+    history: History | None
+    measurements: list = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def diverged(self) -> bool:
+        return self.error is not None
+
+
+def recorded_run(
+    config: TrainConfig,
+    splits: dict[str, Split],
+    measure: Measure | None = None,
+    *,
+    progress: bool = False,
+) -> tuple[Sequential, History, list]:
+    """Train ``config`` like :func:`mlp_core.training.run`, calling ``measure`` along the way.
+
+    ``measure(model, loss_fn)`` is called once before training and once after
+    every epoch; its results are returned in that order (epoch 0, 1, 2, ...).
+    It may run forward/backward passes (they leave the weights alone), but
+    must not update anything. Returns (model, history, measurements).
+
+    The network, loss, optimiser and shuffling seed are exactly those of
+    ``run(config, splits)``, so both give the same history.
+    """
+    model, loss_fn, optimizer = build_run(config)
+    measurements = [measure(model, loss_fn)] if measure else []
+
+    def on_epoch_end(record: dict) -> None:
+        measurements.append(measure(model, loss_fn))
+
+    history = train(
+        model, loss_fn, optimizer, splits["train"], splits.get("test"),
+        val_split=splits.get("val"),
+        batch_size=config.batch_size,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        monitor=config.monitor,
+        seed=np.random.default_rng([config.seed, 1]),  # as run() seeds the shuffling
+        progress=progress,
+        on_epoch_end=on_epoch_end if measure else None,
+        config=config.to_dict(),
+    )
+    return model, history, measurements
+
+
+def sweep(
+    base: TrainConfig,
+    splits: dict[str, Split],
+    grid: dict[str, Sequence],
+    measure: Measure | None = None,
+    *,
+    progress: bool = True,
+) -> list[RunResult]:
+    """Train ``base`` once for every combination of the values in ``grid``.
+
+    ``grid`` maps TrainConfig field names to lists of values, e.g.
+    ``{"output_activation": [None, "sigmoid"], "margin": [1, 5]}`` gives four
+    runs, in the order of ``itertools.product``. A run that diverges is
+    recorded with its error message instead of stopping the sweep.
+    ``progress`` shows one bar over the runs.
+    """
+    unknown = set(grid) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(
+            f"unknown TrainConfig fields {sorted(unknown)} in the grid; valid: "
+            f"{sorted(TrainConfig.__dataclass_fields__)}"
+        )
+    names = list(grid)
+    combos = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(combos), desc="runs", unit="run")
+    results = []
+    try:
+        for overrides in combos:
+            config = replace(base, **overrides).validate()
+            start = time.perf_counter()
+            measurements: list = []
+
+            def record(model: Sequential, loss_fn: Loss) -> Any:
+                # kept here too, so a run that diverges keeps what was measured
+                measurements.append(measure(model, loss_fn))
+                return measurements[-1]
+
+            try:
+                _, history, _ = recorded_run(config, splits, record if measure else None)
+                error = None
+            except TrainingDiverged as exc:
+                history, error = None, str(exc)
+            results.append(
+                RunResult(overrides, config, history, measurements, error, time.perf_counter() - start)
+            )
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in overrides.items()))
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def early_stopping_epoch(values: Sequence[float], patience: int, mode: str = "max") -> tuple[int, int]:
+    """Replay early stopping on a recorded curve, one value per epoch.
+
+    Feeds ``values`` to :class:`~mlp_core.training.EarlyStopping` (the
+    student's ``step``) until it says stop. Returns (best_epoch, stop_epoch),
+    1-based: the epoch whose model would be kept and the last epoch trained
+    (``len(values)`` if it never stopped).
+    """
+    if len(values) == 0:
+        raise ValueError("early_stopping_epoch needs at least one value")
+    stopper = EarlyStopping(patience, mode)
+    for epoch, value in enumerate(values, 1):
+        if stopper.step(value):
+            return stopper.best_epoch, epoch
+    return stopper.best_epoch, len(values)
+
+
+# --------------------------------------------------------------------------- #
+# Output gradients: L2 through a sigmoid vs softmax cross-entropy (notebook 08)
+# --------------------------------------------------------------------------- #
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """sigma(z) = 1 / (1 + exp(-z)), computed as 0.5 (1 + tanh(z / 2)) (no overflow)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
+def sigmoid_l2_output_gradient(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """dC/dz for C = 1/2 ||sigma(z) - t||^2, one sample per row.
+
+    z: (N, K) pre-activations of the output layer, labels: (N,), t = onehot.
+    Returns (N, K): (y - t) sigma'(z) with y = sigma(z), sigma'(z) = y (1 - y).
+    Per sample: the batch loss divides this by N.
+    """
+    y = sigmoid(z)
+    t = one_hot(labels, y.shape[1], np.float64)
+    return (y - t) * y * (1 - y)
+
+
+def softmax_ce_output_gradient(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """dC/dz for C = -ln softmax(z)_t, one sample per row.
+
+    z: (N, K) logits, labels: (N,). Returns (N, K): softmax(z) - onehot(t).
+    No sigma' factor: the gradient is largest when the output is most wrong.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True) - one_hot(labels, z.shape[1], np.float64)
+
+
+def saturated_wrong_fraction(outputs: np.ndarray, labels: np.ndarray, threshold: float = 0.1) -> float:
+    """Fraction of samples with at least one output stuck at the wrong end.
+
+    outputs: (N, K) values in [0, 1] (sigmoid outputs y), labels: (N,).
+    Output k of sample n is *saturated and wrong* when |y_nk - t_nk| > 1 - threshold:
+    the true class below ``threshold``, or a wrong class above 1 - threshold.
+    There sigma'(z) = y (1 - y) < threshold, so an L2 loss's gradient
+    (y - t) sigma'(z) is at most ``threshold`` in size although the error is
+    almost 1.
+    """
+    if not 0 < threshold < 0.5:
+        raise ValueError(f"threshold must be in (0, 0.5), got {threshold}")
+    outputs = np.asarray(outputs)
+    if outputs.size and (outputs.min() < 0 or outputs.max() > 1):
+        raise ValueError(
+            "saturated_wrong_fraction expects sigmoid outputs in [0, 1], got values from "
+            f"{outputs.min():.3g} to {outputs.max():.3g}; pass sigma(z), not the logits z"
+        )
+    t = one_hot(labels, outputs.shape[1], outputs.dtype)
+    stuck = np.abs(outputs - t) > 1 - threshold
+    return float(np.mean(stuck.any(axis=1)))
+
+
+# --------------------------------------------------------------------------- #
+# The hinge margin and the scale of the outputs (notebook 09)
+# --------------------------------------------------------------------------- #
+
+
+def score_gaps(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """x_t - max_{k != t} x_k for each sample: outputs (N, K), labels (N,) -> (N,).
+
+    Positive when the sample is classified correctly; a hinge loss with margin
+    delta is zero for the sample exactly when its gap is at least delta.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    rows = np.arange(outputs.shape[0])
+    true = outputs[rows, labels]
+    others = outputs.copy()
+    others[rows, labels] = -np.inf
+    return true - others.max(axis=1)
+
+
+def hinge_active_fraction(outputs: np.ndarray, labels: np.ndarray, margin: float) -> float:
+    """Share of the N (K - 1) hinge terms max(0, delta - x_t + x_k) that are positive.
+
+    Only those terms pass a gradient. If the outputs lie in an interval of
+    width w (w = 1 behind a sigmoid), then x_t - x_k < w, and a margin
+    delta >= w keeps every term positive for ever.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    rows = np.arange(outputs.shape[0])
+    terms = margin - outputs[rows, labels][:, None] + outputs
+    terms[rows, labels] = 0
+    return float(np.sum(terms > 0) / (outputs.shape[0] * (outputs.shape[1] - 1)))
+
+
+__all__ = [
+    "RunResult", "early_stopping_epoch", "hinge_active_fraction", "layer_gradient_norms",
+    "recorded_run", "saturated_wrong_fraction", "score_gaps", "sigmoid",
+    "sigmoid_l2_output_gradient", "softmax_ce_output_gradient", "sweep",
+]
