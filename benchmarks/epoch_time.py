@@ -1,0 +1,385 @@
+"""Time one training epoch of mlp_core, and of the same model in PyTorch.
+
+    python benchmarks/epoch_time.py                      # all four configs, 3 timed epochs each
+    python benchmarks/epoch_time.py --configs mlp2-gelu --repeats 5
+    python benchmarks/epoch_time.py --threads 1          # single-threaded BLAS (numpy and torch)
+    python benchmarks/epoch_time.py --quick              # smoke run: a fraction of an epoch
+
+One epoch is the real training loop, ``mlp_core.training.train`` with one
+epoch and no test set: shuffle 60,000 samples of 784 float32 features, then
+600 batches of 100: forward, softmax cross-entropy, per-batch loss and
+accuracy recorded, backward, SGD step (lr 0.01, momentum 0.9). Weights start
+from N(0, 0.01^2), biases at 0, as in the report.
+
+The data are real MNIST when ``MNIST_DIR`` is set (and ``--random`` is not
+given), random values of the same shape and range otherwise; timing does not
+depend on which (every operation is dense), and the output says which it was.
+
+When PyTorch is installed the same model is trained in the same run the way
+a PyTorch user would write it (``nn.Sequential`` of ``nn.Linear`` and
+``nn.ReLU``/``nn.GELU(approximate='tanh')``, ``F.cross_entropy``,
+``torch.optim.SGD``, per-batch ``loss.item()`` and accuracy), on the CPU with
+as many threads as numpy's BLAS uses. Its epochs alternate with mlp_core's,
+so a change in the machine's load hits both alike: on a shared machine the
+absolute times are noisy, the ratios of the same run are what count.
+
+Each epoch time is the median of ``--repeats`` epochs after a warm-up of
+``--warmup-batches`` batches (allocations, BLAS threads, caches).
+
+Columns of the table:
+
+    config            architecture (mlp1: 784-256-10, mlp2: 784-512-256-10) and activation
+    mlp_core s/epoch  median seconds per training epoch of mlp_core
+    torch s/epoch     the same for the PyTorch model ("not installed" without torch)
+    mlp_core/torch    ratio of the two; <= 1 means mlp_core is at least as fast
+    GELU/ReLU         mlp_core's GELU epoch over its ReLU epoch of the same architecture
+    GEMM GFLOP        matrix-multiply work of one epoch, in 1e9 floating-point operations
+    GFLOP/s           GEMM GFLOP / mlp_core s/epoch
+    % peak            GFLOP/s against the measured peak: a large square float32 matmul
+
+GEMM FLOPs per epoch, for N samples and each Linear(in, out): 2 N in out for
+the forward product x W, 2 N in out for dW = x^T G, and 2 N in out for
+dx = G W^T, except in the first layer, whose input is the data: mlp_core (and
+PyTorch, since the data do not require a gradient) skip that product. The
+element-wise work (activations, softmax, SGD) is not counted: the GEMM work
+alone bounds how fast an epoch can be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
+HIDDEN = {"mlp1": [256], "mlp2": [512, 256]}
+INPUT_SIZE, NUM_CLASSES = 784, 10
+BATCH_SIZE, LR, MOMENTUM, INIT_STD = 100, 0.01, 0.9, 0.01
+FULL_SAMPLES, QUICK_SAMPLES = 60_000, 2_000
+PEAK_SIZE, QUICK_PEAK_SIZE = 2048, 512
+HEADER = (
+    "| config | mlp_core s/epoch | torch s/epoch | mlp_core/torch | GELU/ReLU "
+    "| GEMM GFLOP | GFLOP/s | % peak |"
+)
+
+
+class UsageError(Exception):
+    """A bad command-line value: reported as one line, exit status 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    class OneLineParser(argparse.ArgumentParser):
+        def error(self, message):
+            self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def positive_int(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be >= 1")
+        return value
+
+    def config_list(text: str) -> list[str]:
+        names = [name.strip().lower() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in CONFIGS]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown config {', '.join(unknown) or repr(text)}; choose from {', '.join(CONFIGS)} "
+                "(comma-separated)"
+            )
+        return names
+
+    parser = OneLineParser(
+        prog="epoch_time.py",
+        description="Seconds per training epoch of mlp_core (and PyTorch), and the fraction "
+        "of the float32 GEMM peak they reach.",
+    )
+    parser.add_argument("--configs", type=config_list, default=list(CONFIGS),
+                        help=f"comma-separated subset of {', '.join(CONFIGS)} (default: all)")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed epochs per config and framework; the median is reported (default 3)")
+    parser.add_argument("--warmup-batches", type=positive_int, default=100,
+                        help="untimed batches before the timed epochs (default 100)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="BLAS / torch threads (default: numpy's BLAS default)")
+    parser.add_argument("--random", action="store_true",
+                        help="use random data even when MNIST_DIR is set")
+    parser.add_argument("--no-torch", action="store_true", help="do not time the PyTorch model")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: {QUICK_SAMPLES} samples, 1 repeat, a {QUICK_PEAK_SIZE}^2 peak matmul")
+    return parser.parse_args(argv)
+
+
+def gemm_flops(hidden: list[int], n_samples: int) -> int:
+    """Matrix-multiply FLOPs of one epoch: forward, dW, and dX for all but the first layer."""
+    sizes = [INPUT_SIZE, *hidden, NUM_CLASSES]
+    flops = 0
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        products = 2 if i == 0 else 3  # x W and x^T G; G W^T too except for the data layer
+        flops += products * 2 * n_samples * n_in * n_out
+    return flops
+
+
+def load_data(n_samples: int, force_random: bool):
+    """(images (n, 784) float32, labels (n,) int64, description of the source)."""
+    import numpy as np
+
+    folder = os.environ.get("MNIST_DIR")
+    if folder and not force_random:
+        from mlp_core.data import DataError, load_dataset
+
+        try:
+            train, _ = load_dataset("mnist", folder, download=False)
+        except DataError as error:
+            raise UsageError(f"MNIST_DIR={folder}: {error}") from None
+        return train.images[:n_samples], train.labels[:n_samples], f"MNIST from {folder}"
+    rng = np.random.default_rng(0)
+    # The range of the course's scaling, (x - 128) / 255.
+    images = rng.uniform(-0.5, 0.5, size=(n_samples, INPUT_SIZE)).astype(np.float32)
+    labels = rng.integers(0, NUM_CLASSES, size=n_samples)
+    return images, labels, "random (MNIST_DIR not set)" if not force_random else "random (--random)"
+
+
+def blas_info() -> tuple[int, str]:
+    """(threads numpy's BLAS uses, a one-line description)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or len(os.sched_getaffinity(0)))
+        return threads, f"threadpoolctl not installed; assuming {threads} BLAS threads"
+    import numpy  # noqa: F401 - loads numpy's BLAS so that threadpoolctl sees it
+
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas" and "numpy" in p["filepath"]]
+    pools = pools or [p for p in threadpool_info() if p["user_api"] == "blas"]
+    if not pools:
+        threads = len(os.sched_getaffinity(0))
+        return threads, f"threadpoolctl found no BLAS library; assuming {threads} threads"
+    pool = pools[0]
+    detail = ", ".join(f"{k}={pool.get(k)}" for k in ("internal_api", "version", "architecture",
+                                                       "threading_layer", "num_threads"))
+    return pool["num_threads"], f"{detail} ({os.path.basename(pool['filepath'])})"
+
+
+def measure_peak(size: int, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` size x size float32 matmuls (after one untimed)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class MlpCoreRunner:
+    """One mlp_core model, trained one epoch at a time by ``mlp_core.training.train``."""
+
+    def __init__(self, arch: str, activation: str, images, labels):
+        from mlp_core.losses import SoftmaxCrossEntropyLoss
+        from mlp_core.network import build_mlp
+        from mlp_core.optim import SGD
+
+        self.model = build_mlp(arch, activation, init_std=INIT_STD, seed=0)
+        self.loss_fn = SoftmaxCrossEntropyLoss()
+        self.optimizer = SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.images, self.labels = images, labels
+        self.seed = 0
+
+    def epoch(self, n_batches: int | None = None) -> float:
+        """Train one epoch (or its first ``n_batches``); return the loop's seconds."""
+        from mlp_core.training import train
+
+        n = len(self.labels) if n_batches is None else min(len(self.labels), n_batches * BATCH_SIZE)
+        self.seed += 1
+        history = train(
+            self.model, self.loss_fn, self.optimizer, (self.images[:n], self.labels[:n]),
+            batch_size=BATCH_SIZE, max_epochs=1, patience=None, progress=False, seed=self.seed,
+        )
+        return history["train_seconds"][0]
+
+
+class TorchRunner:
+    """The same model, loss, optimiser and bookkeeping, written as PyTorch users do."""
+
+    def __init__(self, arch: str, activation: str, images, labels):
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        sizes = [INPUT_SIZE, *HIDDEN[arch], NUM_CLASSES]
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            linear = nn.Linear(n_in, n_out)
+            nn.init.normal_(linear.weight, 0.0, INIT_STD)
+            nn.init.zeros_(linear.bias)
+            layers.append(linear)
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU() if activation == "relu" else nn.GELU(approximate="tanh"))
+        self.torch = torch
+        self.model = nn.Sequential(*layers)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.images = torch.from_numpy(images)
+        self.labels = torch.from_numpy(labels)
+        self.generator = torch.Generator().manual_seed(0)
+
+    def epoch(self, n_batches: int | None = None) -> float:
+        torch = self.torch
+        import torch.nn.functional as F
+
+        n = len(self.labels) if n_batches is None else min(len(self.labels), n_batches * BATCH_SIZE)
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=self.generator)
+        losses, accuracies = [], []
+        for first in range(0, n, BATCH_SIZE):
+            idx = order[first : first + BATCH_SIZE]
+            x, y = self.images[idx], self.labels[idx]
+            out = self.model(x)
+            loss = F.cross_entropy(out, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise RuntimeError(f"PyTorch training diverged at sample {first}")
+            losses.append(loss_value)
+            accuracies.append((out.argmax(dim=1) == y).float().mean().item())
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        self.train_loss, self.train_acc = statistics.fmean(losses), statistics.fmean(accuracies)
+        return time.perf_counter() - start
+
+
+def load_torch(threads: int):
+    """The torch module with ``threads`` intra-op threads, or None if not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def machine_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
+    except OSError:
+        return "unknown"
+
+
+def fmt(value: float | None, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        # Read by OpenBLAS / MKL / OpenMP when they load, so set before numpy is imported.
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if repo not in sys.path:
+        sys.path.insert(0, repo)  # run from a checkout without installing the package
+    import numpy as np
+
+    n_samples = QUICK_SAMPLES if args.quick else FULL_SAMPLES
+    repeats = 1 if args.quick else args.repeats
+    warmup = min(args.warmup_batches, 5) if args.quick else args.warmup_batches
+    peak_size = QUICK_PEAK_SIZE if args.quick else PEAK_SIZE
+    try:
+        images, labels, source = load_data(n_samples, args.random)
+    except UsageError as error:
+        print(f"epoch_time.py: error: {error}", file=sys.stderr)
+        return 2
+
+    threads, blas = blas_info()
+    torch = None if args.no_torch else load_torch(threads)
+    missing_torch = "not run (--no-torch)" if args.no_torch else "not installed"
+
+    print(f"# Epoch time, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+          + (" (--quick: a fraction of an epoch, not a measurement)" if args.quick else ""))
+    print(f"machine: {machine_description()}")
+    print(f"load average at start: {load_average()}")
+    print(f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}")
+    print(f"torch: {torch.__version__ + f', {torch.get_num_threads()} threads' if torch else missing_torch}")
+    print(f"data: {source}, {n_samples} samples x {INPUT_SIZE} float32, batches of {BATCH_SIZE}")
+    print(f"timing: median of {repeats} epoch(s) after {warmup} warm-up batches; "
+          "mlp_core and torch epochs alternate")
+    print(flush=True)
+
+    peak_times = measure_peak(peak_size, 3 if args.quick else 5)
+    times: dict[str, dict[str, list[float]]] = {}
+    for config in args.configs:
+        arch, activation = config.split("-")
+        runners = {"mlp_core": MlpCoreRunner(arch, activation, images, labels)}
+        if torch is not None:
+            runners["torch"] = TorchRunner(arch, activation, images, labels)
+        for runner in runners.values():
+            runner.epoch(warmup)
+        times[config] = {name: [] for name in runners}
+        for _ in range(repeats):
+            for name, runner in runners.items():
+                times[config][name].append(runner.epoch())
+        detail = "; ".join(f"{name} " + " ".join(f"{t:.3f}" for t in ts) for name, ts in times[config].items())
+        print(f"{config}: {detail} s", flush=True)
+    peak_times += measure_peak(peak_size, 3 if args.quick else 5)
+    peak = 2 * peak_size**3 / statistics.median(peak_times) / 1e9
+
+    print()
+    print(HEADER)
+    print("|" + "---|" * 8)
+    median = {c: {name: statistics.median(ts) for name, ts in t.items()} for c, t in times.items()}
+    for config in args.configs:
+        arch, activation = config.split("-")
+        ours = median[config]["mlp_core"]
+        theirs = median[config].get("torch")
+        relu = median.get(f"{arch}-relu", {}).get("mlp_core")
+        gelu_over_relu = ours / relu if activation == "gelu" and relu else None
+        gflop = gemm_flops(HIDDEN[arch], n_samples) / 1e9
+        cells = [
+            config,
+            f"{ours:.3f}",
+            fmt(theirs, ".3f", missing_torch),
+            fmt(ours / theirs if theirs else None, ".2f"),
+            fmt(gelu_over_relu, ".2f"),
+            f"{gflop:.1f}",
+            f"{gflop / ours:.1f}",
+            f"{100 * gflop / ours / peak:.0f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print(f"measured peak: {peak:.1f} GFLOP/s ({peak_size}x{peak_size} float32 matmul, "
+          f"median of {len(peak_times)}: {statistics.median(peak_times) * 1e3:.1f} ms)")
+    if torch is not None:
+        for arch in HIDDEN:
+            relu, gelu = (median.get(f"{arch}-{a}", {}).get("torch") for a in ("relu", "gelu"))
+            if relu and gelu:
+                print(f"torch GELU/ReLU, {arch}: {gelu / relu:.2f}")
+    print("GEMM GFLOP counts x W and x^T G for every Linear and G W^T for all but the first "
+          "(the data need no gradient).")
+    print(f"load average at end: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
