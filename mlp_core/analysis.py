@@ -37,7 +37,7 @@ import numpy as np
 from .layers import Linear
 from .losses import Loss, one_hot
 from .network import Sequential
-from .training import EarlyStopping, History, Split, TrainConfig, TrainingDiverged, build_run, train
+from .training import EarlyStopping, History, Split, TrainConfig, TrainingDiverged, build_run, train_with_config
 
 Measure = Callable[[Sequential, Loss], Any]
 
@@ -136,17 +136,9 @@ def recorded_run(
     def on_epoch_end(record: dict) -> None:
         measurements.append(measure(model, loss_fn))
 
-    history = train(
-        model, loss_fn, optimizer, splits["train"], splits.get("test"),
-        val_split=splits.get("val"),
-        batch_size=config.batch_size,
-        max_epochs=config.max_epochs,
-        patience=config.patience,
-        monitor=config.monitor,
-        seed=np.random.default_rng([config.seed, 1]),  # as run() seeds the shuffling
-        progress=progress,
+    history = train_with_config(
+        config, model, loss_fn, optimizer, splits, progress=progress,
         on_epoch_end=on_epoch_end if measure else None,
-        config=config.to_dict(),
     )
     return model, history, measurements
 

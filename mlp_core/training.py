@@ -375,9 +375,15 @@ class TrainConfig:
 
 def load_splits(config: TrainConfig, folder: str | Path | None = None) -> dict[str, Split]:
     """The 'train', 'test' (and 'val' when monitoring it) splits a config asks for."""
-    from .data import load_dataset, subset, train_validation_split
+    from .data import load_dataset
 
-    train_set, test_set = load_dataset(config.dataset, folder, scaling=config.scaling)
+    return split_data(config, *load_dataset(config.dataset, folder, scaling=config.scaling))
+
+
+def split_data(config: TrainConfig, train_set, test_set) -> dict[str, Split]:
+    """Cut loaded train/test Datasets into the splits a config asks for (seeded by config.seed)."""
+    from .data import subset, train_validation_split
+
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     splits = {}
     if config.monitor.startswith("val"):
@@ -422,7 +428,28 @@ def run(
     """Load the data (unless ``splits`` are given), build and train one config."""
     model, loss_fn, optimizer = build_run(config)
     splits = splits if splits is not None else load_splits(config, data_dir)
-    history = train(
+    history = train_with_config(
+        config, model, loss_fn, optimizer, splits, progress=progress, on_epoch_end=on_epoch_end
+    )
+    return model, history
+
+
+def train_with_config(
+    config: TrainConfig,
+    model: Sequential,
+    loss_fn: Loss,
+    optimizer: SGD,
+    splits: dict[str, Split],
+    *,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> History:
+    """``train`` with the batch size, epochs, early stopping and shuffling seed of ``config``.
+
+    For callers that need the model before training starts (e.g. to measure
+    it at initialisation); ``run`` is build_run + this.
+    """
+    return train(
         model, loss_fn, optimizer, splits["train"], splits.get("test"),
         val_split=splits.get("val"),
         batch_size=config.batch_size,
@@ -434,4 +461,3 @@ def run(
         on_epoch_end=on_epoch_end,
         config=config.to_dict(),
     )
-    return model, history
