@@ -1,0 +1,264 @@
+"""The experiment runner: grids, parallel runs, one JSON per run, resuming, failures.
+
+Runs train on the real MNIST ($MNIST_DIR, see tests/_mnist.py) cut to a few
+hundred samples and two epochs, so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mlp_core import experiments
+from mlp_core.cli import main
+from mlp_core.experiments import (
+    GRIDS,
+    REPORT_OUTPUT_ACTIVATION,
+    Task,
+    config_id,
+    make_grid,
+    read_run,
+    run_grid,
+    run_path,
+)
+from mlp_core.training import TrainConfig, load_splits
+from tests._mnist import require_mnist
+
+TINY = dict(train_subset=300, test_subset=200, max_epochs=2)
+OUTPUTS = ["results.csv", "results_final.csv", "results.md", "timing.csv", "timing.md", "summary.md", "grid.json"]
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return require_mnist()
+
+
+def tiny_tasks(*ids: str, seeds=1, **overrides) -> list[Task]:
+    return make_grid("report", seeds, only=list(ids), **{**TINY, **overrides})
+
+
+# --------------------------------------------------------------------------- #
+# Grids
+# --------------------------------------------------------------------------- #
+
+
+def test_report_grid_is_the_reports_18_runs_at_its_settings():
+    tasks = make_grid("report")
+    assert len(tasks) == 18 and len({t.config_id for t in tasks}) == 18
+    ids = {t.config_id for t in tasks}
+    assert {"mlp1-l2-sigmoid", "mlp2-hinge-gelu", "mlp2-cross_entropy-relu"} <= ids
+    for t in tasks:
+        c = t.config
+        assert (c.init_std, c.lr, c.momentum, c.weight_decay, c.batch_size) == (0.01, 0.01, 0.9, 0.0, 100)
+        assert (c.max_epochs, c.patience, c.monitor, c.margin, c.scaling) == (100, 10, "test_acc", 5.0, "course")
+        # Measured (results/output_activation_check.md): the logits go to every loss.
+        assert c.output_activation is None and REPORT_OUTPUT_ACTIVATION[c.loss] is None
+        assert c.train_subset is None and c.test_subset is None and c.seed == 0
+
+
+def test_as_drawn_grid_puts_an_activation_after_every_output_layer():
+    tasks = make_grid("report-as-drawn")
+    assert len(tasks) == 18 and all(t.config.output_activation == "same" for t in tasks)
+
+
+def test_quick_grid_uses_a_subset_and_few_epochs():
+    tasks = make_grid("quick")
+    assert len(tasks) == 18
+    assert all(t.config.train_subset and t.config.test_subset and t.config.max_epochs <= 5 for t in tasks)
+
+
+def test_seeds_validation_only_and_overrides():
+    tasks = make_grid("report", 3, validation=True, only=["mlp1-l2"], dataset="fashion-mnist", max_epochs=7)
+    assert [t.run_id for t in tasks[:4]] == [
+        "mlp1-l2-sigmoid-seed0", "mlp1-l2-relu-seed0", "mlp1-l2-gelu-seed0", "mlp1-l2-sigmoid-seed1"]
+    assert len(tasks) == 9 and sorted({t.seed for t in tasks}) == [0, 1, 2]
+    assert all(t.config.monitor == "val_acc" and t.config.dataset == "fashion-mnist" for t in tasks)
+    assert all(t.config.max_epochs == 7 for t in tasks)
+    assert make_grid("report", [4, 7])[0].seed == 4
+    assert {t.config.output_activation for t in make_grid("report", output_activation="sigmoid")} == {"sigmoid"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(name="nope"), "unknown grid 'nope'; choose one of: report"),
+        (dict(name="report", seeds=0), "seeds must be"),
+        (dict(name="report", only=["mlp3"]), "no configuration of grid 'report' matches"),
+        (dict(name="report", lr=-1.0), "learning rate must be > 0"),
+    ],
+)
+def test_bad_grid_arguments_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_grid(**kwargs)
+
+
+def test_every_grid_has_a_description():
+    assert set(GRIDS) == {"report", "report-as-drawn", "quick"}
+    assert all(desc for desc, _ in GRIDS.values())
+
+
+def test_worker_splits_equal_load_splits(mnist):
+    config = TrainConfig(monitor="val_acc", val_size=500, train_subset=400, test_subset=300, seed=3)
+    ours, theirs = experiments._splits(config, mnist), load_splits(config, mnist)
+    assert set(ours) == set(theirs) == {"train", "val", "test"}
+    for name in ours:
+        for a, b in zip(ours[name], theirs[name]):
+            np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- #
+# Running
+# --------------------------------------------------------------------------- #
+
+
+def test_tiny_grid_end_to_end_in_two_workers_writes_every_output(mnist, tmp_path, capsys):
+    out = tmp_path / "grid"
+    code = main([
+        "reproduce", "--grid", "report", "--only", "mlp1-l2-relu", "--only", "mlp2-hinge-gelu",
+        "--train-subset", "300", "--test-subset", "200", "--epochs", "2", "--workers", "2",
+        "--data-dir", str(mnist), "--out", str(out), "--no-progress",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "2 configurations x 1 seed(s) = 2 runs" in printed and "trained 2 runs (0 diverged or failed)" in printed
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0, name
+    for depth in (1, 2):
+        for metric in ("test_acc", "test_loss", "train_acc", "train_loss"):
+            for ext in ("png", "svg"):
+                assert (out / "figures" / f"mlp{depth}_{metric}.{ext}").stat().st_size > 1000
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
+    assert set(records) == {"mlp1-l2-relu-seed0", "mlp2-hinge-gelu-seed0"}
+    for record in records.values():
+        assert record["status"] == "ok" and record["error"] is None
+        assert record["epochs_run"] == record["stop_epoch"] == 2
+        assert record["best_epoch"] in (1, 2)
+        assert record["best"]["test_acc"] == max(record["history"]["metrics"]["test_acc"])
+        assert record["final"] == {k: v[-1] for k, v in record["history"]["metrics"].items()}
+        assert len(record["history"]["metrics"]["train_seconds"]) == 2 and record["seconds_per_epoch"] > 0
+        assert record["config"]["train_subset"] == 300 and record["config"]["max_epochs"] == 2
+        # The limits reached the BLAS inside the worker before numpy loaded.
+        assert record["versions"]["blas_threads_env"] == "1"
+        assert all(pool["num_threads"] == 1 for pool in record["versions"].get("blas_threads", []))
+        assert record["versions"]["numpy"] == np.__version__
+    rows = (out / "results.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["mlp1-l2-relu", "mlp2-hinge-gelu"]
+    log = json.loads((out / "grid.json").read_text())["invocations"]
+    assert log[-1]["status"] == "complete" and log[-1]["trained"] == 2 and log[-1]["workers"] == 2
+
+
+def test_interrupted_grid_resumes_without_redoing_finished_runs(mnist, tmp_path, monkeypatch):
+    tasks = tiny_tasks("mlp1-cross_entropy")  # three runs
+    stop = KeyboardInterrupt("stopped after the first run")
+
+    def interrupt(record):
+        raise stop
+
+    # A pool of one worker, interrupted as Ctrl-C would, right after the first run is written.
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(tasks, tmp_path, workers=1, data_dir=mnist, progress=False, on_run_done=interrupt, log=lambda s: None)
+    written = sorted((tmp_path / "runs").glob("*.json"))
+    assert len(written) == 1
+    first = written[0]
+    before = (first.stat().st_mtime_ns, first.read_bytes())
+
+    trained = []
+    real = experiments.train_task
+    monkeypatch.setattr(experiments, "train_task", lambda task, *a: trained.append(task.run_id) or real(task, *a))
+    outcome = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    assert outcome.skipped == [first.stem]
+    assert sorted(trained) == sorted(outcome.trained) == sorted(t.run_id for t in tasks if t.run_id != first.stem)
+    assert (first.stat().st_mtime_ns, first.read_bytes()) == before
+    assert all(read_run(run_path(tmp_path, t))["status"] == "ok" for t in tasks)
+    statuses = [inv["status"] for inv in json.loads((tmp_path / "grid.json").read_text())["invocations"]]
+    assert statuses == ["interrupted", "complete"]
+
+    # Nothing left to do: a third call trains nothing.
+    trained.clear()
+    assert run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None).trained == []
+    assert trained == []
+
+
+def test_diverging_and_failing_runs_are_recorded_and_the_grid_completes(mnist, tmp_path):
+    good = tiny_tasks("mlp1-l2-relu")[0]
+    diverging = Task("mlp1-l2-relu-lr1e6", replace(good.config, lr=1e6))
+    failing = Task("mlp1-l2-relu-nodata", replace(good.config, dataset="no-such-dataset"))
+    tasks = [diverging, failing, good]
+    with np.errstate(over="ignore", invalid="ignore"):
+        outcome = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    assert sorted(outcome.trained) == sorted(t.run_id for t in tasks)
+    assert sorted(outcome.failed) == sorted([diverging.run_id, failing.run_id])
+
+    record = read_run(run_path(tmp_path, diverging))
+    assert record["status"] == "diverged" and "diverged" in record["error"]
+    assert record["best"] is None and record["best_epoch"] is None
+    assert record["epochs_run"] == len(record["history"]["metrics"].get("epoch", []))
+    record = read_run(run_path(tmp_path, failing))
+    assert record["status"] == "failed" and "no-such-dataset" in record["error"]
+    assert read_run(run_path(tmp_path, good))["status"] == "ok"
+
+    # The report step copes, and lists what did not finish.
+    from mlp_core.report import load_results, results_markdown
+
+    text = results_markdown(load_results(tmp_path))
+    assert f"{diverging.run_id}: diverged" in text and f"{failing.run_id}: failed" in text
+
+    # A rerun keeps the failures; --retry-failed trains them again.
+    again = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    assert again.trained == [] and len(again.skipped) == 3
+    with np.errstate(over="ignore", invalid="ignore"):
+        retried = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, retry_failed=True,
+                           log=lambda s: None)
+    assert sorted(retried.trained) == sorted([diverging.run_id, failing.run_id])
+
+
+def test_a_run_stored_with_another_config_is_not_overwritten(mnist, tmp_path):
+    task = tiny_tasks("mlp1-l2-relu")[0]
+    run_grid([task], tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    other = Task(task.config_id, replace(task.config, lr=0.05))
+    with pytest.raises(ValueError, match=r"different config \(fields \['lr'\] differ\)"):
+        run_grid([other], tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+
+
+def test_an_unreadable_run_json_is_trained_again(mnist, tmp_path):
+    task = tiny_tasks("mlp1-l2-relu")[0]
+    path = run_path(tmp_path, task)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"status": "ok", "config": ')  # e.g. written by hand and cut off
+    outcome = run_grid([task], tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    assert outcome.trained == [task.run_id] and read_run(path)["status"] == "ok"
+
+
+def test_config_ids_name_depth_loss_and_activation():
+    assert config_id(TrainConfig(architecture="mlp2", loss="hinge", activation="gelu")) == "mlp2-hinge-gelu"
+    assert config_id(TrainConfig(architecture=[64, 32])) == "h64x32-cross_entropy-relu"
+
+
+# --------------------------------------------------------------------------- #
+# Command line
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["reproduce", "--grid", "nope"], "argument --grid: invalid choice: 'nope'"),
+        (["reproduce", "--seeds", "0"], "argument --seeds: 0 is not allowed"),
+        (["reproduce", "--workers", "-1"], "argument --workers: -1 is not allowed"),
+    ],
+)
+def test_cli_usage_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_only_that_matches_nothing_is_a_one_line_error(tmp_path, capsys):
+    assert main(["reproduce", "--only", "mlp9", "--out", str(tmp_path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "no configuration of grid 'report' matches ['mlp9']" in err and err.count("\n") == 1
