@@ -483,7 +483,7 @@ def _check_explicit(info: DatasetInfo, folder: Path, how: str, fix: str) -> _Loc
             raise DataError(
                 _bad_file_message(
                     bad,
-                    f"The folder {folder} came from {how}. Replace the file with a good copy "
+                    f"The folder {folder} is the one {how}. Replace the file with a good copy "
                     f"(delete it and download it again), or {fix[0].lower() + fix[1:]}",
                 )
             ) from None
