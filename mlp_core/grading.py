@@ -699,6 +699,19 @@ def _num(value: float) -> str:
     return f"{value:g}" if value == round(value, 2) else f"{value:.2f}"
 
 
+def _tests_by_item(result: SubmissionResult, rubric: Rubric) -> dict[str, list]:
+    return {item.id: [t for t in result.tests if item.matches(t.test)] for item in rubric.items}
+
+
+def _item_rows(result: SubmissionResult, rubric: Rubric, by_item: dict) -> list[tuple[str, str, str]]:
+    """(item title, "points / max", "tests passed / tests") per rubric item, for the feedback tables."""
+    return [
+        (item.title, f"{_num(result.scores.get(item.id, 0))} / {_num(item.points)}",
+         f"{sum(t.passed for t in by_item[item.id])} / {len(by_item[item.id])}")
+        for item in rubric.items
+    ]
+
+
 def feedback_markdown(result: SubmissionResult, rubric: Rubric) -> str:
     """A student's feedback: scores per item, then every test with the reason it failed."""
     out = [f"# Feedback for {result.student}", "",
@@ -706,11 +719,8 @@ def feedback_markdown(result: SubmissionResult, rubric: Rubric) -> str:
     if result.status != "graded":
         out += [f"**Not graded: {result.status}.**", ""]
     out += ["| Item | Points | Tests passed |", "| --- | --- | --- |"]
-    by_item = {item.id: [t for t in result.tests if item.matches(t.test)] for item in rubric.items}
-    for item in rubric.items:
-        tests = by_item[item.id]
-        out.append(f"| {item.title} | {_num(result.scores.get(item.id, 0))} / {_num(item.points)} | "
-                   f"{sum(t.passed for t in tests)} / {len(tests)} |")
+    by_item = _tests_by_item(result, rubric)
+    out += [f"| {title} | {points} | {passed} |" for title, points, passed in _item_rows(result, rubric, by_item)]
     out.append("")
     if result.notes:
         out += ["## Notes", ""] + [f"- {note}" for note in result.notes] + [""]
@@ -758,11 +768,9 @@ def feedback_html(result: SubmissionResult, rubric: Rubric) -> str:
     if result.status != "graded":
         out.append(f"<p class='fail'><b>Not graded: {e(result.status)}.</b></p>")
     out.append("<table><tr><th>Item</th><th>Points</th><th>Tests passed</th></tr>")
-    by_item = {item.id: [t for t in result.tests if item.matches(t.test)] for item in rubric.items}
-    for item in rubric.items:
-        tests = by_item[item.id]
-        out.append(f"<tr><td>{e(item.title)}</td><td>{_num(result.scores.get(item.id, 0))} / {_num(item.points)}</td>"
-                   f"<td>{sum(t.passed for t in tests)} / {len(tests)}</td></tr>")
+    by_item = _tests_by_item(result, rubric)
+    out += [f"<tr><td>{e(title)}</td><td>{points}</td><td>{passed}</td></tr>"
+            for title, points, passed in _item_rows(result, rubric, by_item)]
     out.append("</table>")
     if result.notes:
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>")

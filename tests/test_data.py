@@ -1,7 +1,7 @@
 """Tests of mlp_core.data: IDX parsing, finding/verifying/downloading, splits.
 
-The real-data tests use MNIST from $MNIST_DIR (default: ../shared/mnist next
-to the repository) and skip only when that folder does not exist. Download
+The real-data tests use MNIST from the folder tests/_mnist.py finds ($MNIST_DIR,
+../shared/mnist, data/mnist) and skip only when it does not exist. Download
 tests run against a local HTTP server on 127.0.0.1; nothing here touches the
 internet.
 """
@@ -36,6 +36,7 @@ from mlp_core.data import (
     subset,
     train_validation_split,
 )
+from tests._mnist import mnist_dir
 
 STEMS = [
     "train-images-idx3-ubyte",
@@ -50,12 +51,7 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-def _mnist_dir() -> Path:
-    env = os.environ.get("MNIST_DIR", "").strip()
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "mnist"
-
-
-MNIST_DIR = _mnist_dir()
+MNIST_DIR = mnist_dir()
 needs_mnist = pytest.mark.skipif(
     not MNIST_DIR.is_dir(),
     reason=f"MNIST folder {MNIST_DIR} does not exist (set MNIST_DIR to a folder holding "
