@@ -28,7 +28,21 @@ class SGD:
         lr: learning rate (> 0). The report used 0.01.
         momentum: in [0, 1). The report used 0.9.
         weight_decay: >= 0. The report used 0.
+
+    Subnormal velocities are flushed to zero every ``FLUSH_EVERY`` steps. A
+    weight whose gradient is exactly zero for good (one feeding a dead ReLU
+    unit, say) has its velocity multiplied by ``momentum`` at every step. In
+    float32 that reaches the subnormal range (below 1.2e-38) after about 830
+    steps with momentum 0.9 and then never reaches zero: for v = 1e-45 (the
+    smallest subnormal), 0.9 * v rounds back to v. Arithmetic on subnormals is
+    about a hundred times slower on x86, so without the flush the update of a
+    ReLU network with a few dead units grows up to 6 times slower within two
+    epochs. The flush changes no weight: lr * v is then far below the rounding
+    step of any weight it would be subtracted from.
     """
+
+    #: Steps between two flushes of subnormal velocities (see the class docstring).
+    FLUSH_EVERY = 100
 
     def __init__(
         self,
@@ -53,6 +67,7 @@ class SGD:
         self.weight_decay = weight_decay
         self.decay_biases = decay_biases
         self.velocities = [np.zeros_like(p.data) for p in self.params]
+        self.steps = 0
 
     def step(self) -> None:
         """Update every parameter in place from its ``.grad``."""
@@ -65,6 +80,14 @@ class SGD:
                 v += decay * p.data
             p.data -= self.lr * v
             # END SOLUTION
+        self.steps += 1
+        if self.steps % self.FLUSH_EVERY == 0:
+            self.flush_subnormal_velocities()
+
+    def flush_subnormal_velocities(self) -> None:
+        """Set every velocity entry smaller in size than the smallest normal float to 0."""
+        for v in self.velocities:
+            v[np.abs(v) < np.finfo(v.dtype).tiny] = 0
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -72,3 +72,32 @@ def test_bad_hyperparameters(kwargs, match):
 def test_no_parameters():
     with pytest.raises(ValueError, match="no parameters"):
         SGD([])
+
+
+def _sgd_after_gradient_stops(steps, flush_every=None):
+    """One weight that gets a gradient once and zero ever after (like a weight of a dead ReLU unit)."""
+    p = Parameter(np.array([0.01, 0.0], dtype=np.float32))
+    opt = SGD([p], lr=0.01, momentum=0.9)
+    if flush_every is not None:
+        opt.FLUSH_EVERY = flush_every
+    p.grad[...] = [1e-3, 1e-3]
+    opt.step()
+    p.grad[...] = 0
+    for _ in range(steps - 1):
+        opt.step()
+    return p, opt
+
+
+def test_a_velocity_that_only_decays_reaches_zero_instead_of_sticking_subnormal():
+    tiny = np.finfo(np.float32).tiny
+    # Without the flush, 0.9 * v rounds back to v once v is the smallest subnormals: it never reaches 0.
+    _, stuck = _sgd_after_gradient_stops(1500, flush_every=10**9)
+    assert 0 < abs(stuck.velocities[0][0]) < tiny
+    _, opt = _sgd_after_gradient_stops(1500)
+    assert np.all(opt.velocities[0] == 0)
+
+
+def test_flushing_subnormal_velocities_changes_no_weight():
+    flushed, _ = _sgd_after_gradient_stops(1500)
+    kept, _ = _sgd_after_gradient_stops(1500, flush_every=10**9)
+    np.testing.assert_array_equal(flushed.data, kept.data)
