@@ -1,9 +1,10 @@
-"""benchmarks/epoch_time.py: a --quick smoke run works and the GEMM FLOPs are counted right.
+"""benchmarks/epoch_time.py and grid_floor.py: --quick smoke runs work and the GEMM FLOPs are counted right.
 
 No timing is asserted: on a shared machine timed tests flake.
 """
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,36 @@ def test_bad_arguments_give_one_line(args, expected):
     assert result.returncode == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+GRID_FLOOR = REPO / "benchmarks" / "grid_floor.py"
+
+
+def _fake_run(folder, arch, loss, epochs):
+    run = {"config": {"architecture": arch}, "epochs_run": epochs}
+    (folder / f"{arch}-{loss}-relu-seed0.json").write_text(json.dumps(run))
+
+
+def test_grid_floor_quick_run_prints_the_three_estimates(tmp_path):
+    (tmp_path / "runs").mkdir()
+    _fake_run(tmp_path / "runs", "mlp1", "l2", 3)
+    _fake_run(tmp_path / "runs", "mlp1", "hinge", 2)
+    _fake_run(tmp_path / "runs", "mlp2", "l2", 4)
+    result = subprocess.run([sys.executable, str(GRID_FLOOR), "--quick", "--results", str(tmp_path)],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "epochs per model {'mlp1': 5, 'mlp2': 4}" in result.stdout
+    rows = table_rows(result.stdout)
+    assert set(rows) == {"mlp1", "mlp2"}
+    assert rows["mlp1"][1] == "5" and rows["mlp2"][1] == "4"
+    assert all(float(cell) > 0 for cells in rows.values() for cell in cells[2:])
+    for label in ("GEMM only (the floor)", "alone", "paired"):
+        assert label in result.stdout
+    assert "no grid.json" in result.stdout
+
+
+def test_grid_floor_without_runs_says_what_to_do(tmp_path):
+    result = subprocess.run([sys.executable, str(GRID_FLOOR), "--quick", "--results", str(tmp_path)],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode != 0
+    assert "no runs of seed 0" in result.stderr and "run the grid first" in result.stderr

@@ -1,0 +1,185 @@
+"""How fast can the one-seed `report` grid be on this machine? A lower bound, measured.
+
+    python benchmarks/grid_floor.py                          # epochs from results/report (seed 0)
+    python benchmarks/grid_floor.py --results /tmp/grid1     # another grid run; prints its wall time too
+    python benchmarks/grid_floor.py --quick                  # smoke run (tests/test_benchmark.py)
+
+The report's protocol fixes how many epochs each of the 18 runs trains (early
+stopping on the test accuracy, patience 10, at most 100 epochs); this script
+reads those epoch counts from a results folder. It then measures, with one
+BLAS thread as the runner's workers use, for MLP1 and MLP2:
+
+    GEMM s/epoch     only the matrix products of one epoch, as mlp_core does
+                     them (x W and dW = x^T G per layer, G W^T except in the
+                     first layer) plus the forward products of evaluating
+                     the 10,000 test images: what no numpy MLP can avoid
+    alone s/epoch    the fastest of --epochs real epochs (shuffle, forward, loss, backward, SGD,
+                     test evaluation) with nothing else running
+    paired s/epoch   the same while a second process trains the same model,
+                     as the two workers of the grid do: they share the
+                     memory bandwidth and the last-level cache
+
+and multiplies each by the epochs, divided over 2 workers, to give the
+grid's wall time if every epoch took that long. The GEMM row is a floor for
+any numpy implementation on this machine; the gap between it and the paired
+row is element-wise work (activations, softmax, the SGD update) and the two
+workers slowing each other down.
+
+The data are random values of MNIST's shape: every operation is dense, so
+timing does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"  # before numpy loads, as in the grid's workers
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlp_core.losses import get_loss  # noqa: E402
+from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
+from mlp_core.optim import SGD  # noqa: E402
+from mlp_core.training import train  # noqa: E402
+
+TRAIN, TEST, BATCH, EVAL_BATCH, WORKERS = 60_000, 10_000, 100, 1000, 2
+
+
+def epochs_per_architecture(results: Path, seed: int) -> dict[str, int]:
+    """Sum of epochs trained by the runs of one seed, per architecture (from the run JSONs)."""
+    totals: dict[str, int] = {}
+    for path in sorted((results / "runs").glob(f"*-seed{seed}.json")):
+        run = json.loads(path.read_text())
+        arch = run["config"]["architecture"]
+        totals[arch] = totals.get(arch, 0) + run["epochs_run"]
+    if not totals:
+        raise SystemExit(f"grid_floor: no runs of seed {seed} in {results / 'runs'}: run the grid first")
+    return totals
+
+
+def gemm_seconds_per_epoch(arch: str, n_train: int, n_test: int, repeats: int) -> float:
+    """Time the matrix products of one epoch (train: forward, dW, dX; test: forward)."""
+    rng = np.random.default_rng(0)
+    sizes = [784, *hidden_sizes_for(arch), 10]
+    f32 = np.float32
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append((
+            rng.standard_normal((BATCH, n_in)).astype(f32), rng.standard_normal((n_in, n_out)).astype(f32),
+            rng.standard_normal((BATCH, n_out)).astype(f32), np.empty((BATCH, n_out), f32),
+            np.empty((n_in, n_out), f32), np.empty((BATCH, n_in), f32) if i else None,
+            rng.standard_normal((EVAL_BATCH, n_in)).astype(f32), np.empty((EVAL_BATCH, n_out), f32),
+        ))
+
+    def one_batch():
+        for x, w, g, y, dw, dx, _, _ in layers:
+            np.matmul(x, w, out=y)
+            np.matmul(x.T, g, out=dw)
+            if dx is not None:
+                np.matmul(g, w.T, out=dx)
+
+    def one_eval_batch():
+        for _, w, _, _, _, _, xe, ye in layers:
+            np.matmul(xe, w, out=ye)
+
+    def timed(fn, calls):
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            best = min(best, (time.perf_counter() - start) / calls)
+        return best
+
+    for _ in range(max(1, 20 * repeats)):  # warm-up: the first calls of a process run slower
+        one_batch()
+    one_eval_batch()
+    return timed(one_batch, 50) * (n_train // BATCH) + timed(one_eval_batch, 5) * (n_test // EVAL_BATCH)
+
+
+def real_epoch_seconds(arch: str, n_train: int, n_test: int, epochs: int) -> float:
+    """Fastest of ``epochs`` real training epochs, test evaluation included (ReLU, cross-entropy).
+
+    The fastest, as timeit takes the minimum: other load on the machine only ever adds time.
+    """
+    rng = np.random.default_rng(1)
+    train_split = (rng.uniform(-0.5, 0.5, (n_train, 784)).astype(np.float32), rng.integers(0, 10, n_train))
+    test_split = (rng.uniform(-0.5, 0.5, (n_test, 784)).astype(np.float32), rng.integers(0, 10, n_test))
+    model = build_mlp(arch, "relu", seed=0)
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    history = train(model, get_loss("cross_entropy"), optimizer, train_split, test_split,
+                    max_epochs=epochs + 1, patience=None, progress=False)
+    seconds = [t + e for t, e in zip(history["train_seconds"], history["eval_seconds"])][1:]  # first: warm-up
+    return min(seconds)
+
+
+def _paired_worker(args) -> float:
+    return real_epoch_seconds(*args)
+
+
+def paired_epoch_seconds(arch: str, n_train: int, n_test: int, epochs: int) -> float:
+    """The same, measured in two processes training at once (the grid's two workers)."""
+    with mp.get_context("spawn").Pool(WORKERS) as pool:
+        times = pool.map(_paired_worker, [(arch, n_train, n_test, epochs)] * WORKERS)
+    return statistics.mean(times)
+
+
+def last_grid_minutes(results: Path) -> str:
+    log = results / "grid.json"
+    if not log.is_file():
+        return "no grid.json"
+    runs = [i for i in json.loads(log.read_text())["invocations"] if i.get("wall_seconds") and i["skipped"] == 0]
+    if not runs:
+        return "no invocation that trained a whole grid"
+    inv = runs[-1]
+    return (f"{inv['wall_seconds'] / 60:.1f} min for {inv['trained']} runs "
+            f"({inv['command']}, started {inv['started_at']}, load average {inv['load_average_start']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "results" / "report",
+                        help="a grid's output folder, for the epoch counts (default: results/report)")
+    parser.add_argument("--seed", type=int, default=0, help="which seed's runs make the one-seed grid")
+    parser.add_argument("--epochs", type=int, default=3, help="real epochs timed per model (the fastest counts)")
+    parser.add_argument("--quick", action="store_true", help="smoke run on 2,000 images: measures nothing")
+    args = parser.parse_args(argv)
+
+    epochs = epochs_per_architecture(args.results, args.seed)
+    n_train, n_test, real_epochs = (2_000, 1_000, 1) if args.quick else (TRAIN, TEST, args.epochs)
+    scale = TRAIN / n_train  # --quick times a small epoch and scales it to a full one
+    print(f"one-seed grid from {args.results} (seed {args.seed}): epochs per model {epochs}")
+    print(f"loadavg at start: {os.getloadavg()}")
+    rows = {}
+    for arch in sorted(epochs):
+        rows[arch] = (
+            gemm_seconds_per_epoch(arch, n_train, n_test, 1 if args.quick else 10) * scale,
+            real_epoch_seconds(arch, n_train, n_test, real_epochs) * scale,
+            paired_epoch_seconds(arch, n_train, n_test, real_epochs) * scale,
+        )
+    print("\n| model | epochs in the grid | GEMM s/epoch | alone s/epoch | paired s/epoch |")
+    print("|---|---:|---:|---:|---:|")
+    for arch, (gemm, alone, paired) in rows.items():
+        print(f"| {arch} | {epochs[arch]} | {gemm:.2f} | {alone:.2f} | {paired:.2f} |")
+    print(f"\nOne-seed grid on {WORKERS} workers, if every epoch took (minutes):")
+    for i, label in enumerate(("GEMM only (the floor)", "alone", "paired")):
+        minutes = sum(epochs[a] * rows[a][i] for a in rows) / WORKERS / 60
+        print(f"  {label:22s} {minutes:5.1f}")
+    print(f"Measured grid in {args.results}: {last_grid_minutes(args.results)}")
+    print(f"loadavg at end: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
