@@ -35,7 +35,7 @@ Each worker loads the dataset once and keeps it for all its runs.
 ``workers=0`` trains in the calling process, one run after another (for
 debugging and tests; the BLAS threads are then whatever this process has).
 
-Every invocation is logged in ``<out>/grid.json`` (command, seeds, runs
+Every invocation that has runs to train is logged in ``<out>/grid.json`` (command, seeds, runs
 trained / skipped, wall time, load average, machine), which is where the
 README's timings come from.
 """
@@ -515,7 +515,8 @@ def run_grid(
             wall_seconds=round(outcome.wall_seconds, 1),
             load_average_end=_loadavg(),
         )
-        _log_invocation(out_dir, invocation)
+        if todo:  # a call with nothing to train leaves the log (and a committed folder) as it was
+            _log_invocation(out_dir, invocation)
     return outcome
 
 

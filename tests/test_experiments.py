@@ -176,10 +176,12 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(mnist, tmp_path,
     statuses = [inv["status"] for inv in json.loads((tmp_path / "grid.json").read_text())["invocations"]]
     assert statuses == ["interrupted", "complete"]
 
-    # Nothing left to do: a third call trains nothing.
+    # Nothing left to do: a third call trains nothing and leaves the log as it was.
     trained.clear()
+    log_before = (tmp_path / "grid.json").read_bytes()
     assert run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None).trained == []
     assert trained == []
+    assert (tmp_path / "grid.json").read_bytes() == log_before
 
 
 def test_diverging_and_failing_runs_are_recorded_and_the_grid_completes(mnist, tmp_path):
