@@ -15,14 +15,14 @@ from .layers import Linear, Module, Parameter
 from .losses import LOSSES, HingeLoss, L2Loss, Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot
 from .network import ARCHITECTURES, Sequential, build_mlp
 from .optim import SGD
-from .training import EarlyStopping, History, TrainConfig, TrainingDiverged, evaluate, run, train
+from .training import EarlyStopping, History, TrainingDiverged, evaluate, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "ARCHITECTURES", "LOSSES", "GELU", "SGD", "EarlyStopping", "HingeLoss",
     "History", "Identity", "L2Loss", "Linear", "Loss", "Module", "Parameter", "ReLU",
-    "Sequential", "Sigmoid", "SoftmaxCrossEntropyLoss", "Tanh", "TrainConfig",
+    "Sequential", "Sigmoid", "SoftmaxCrossEntropyLoss", "Tanh",
     "TrainingDiverged", "build_mlp", "evaluate", "get_activation", "get_loss", "one_hot",
-    "run", "train",
+    "train",
 ]

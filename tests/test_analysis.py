@@ -1,4 +1,4 @@
-"""Tests of mlp_core.analysis: known values on hand-built cases, one behaviour test.
+"""Tests of mlp_lab.analysis: known values on hand-built cases, one behaviour test.
 
 No data files: every input is a small seeded random array, so the whole file
 runs in a few seconds.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlp_core import L2Loss, Linear, Sequential, Sigmoid, SoftmaxCrossEntropyLoss, build_mlp
-from mlp_core.analysis import (
+from mlp_lab.analysis import (
     early_stopping_epoch,
     hinge_active_fraction,
     layer_gradient_norms,
@@ -21,7 +21,7 @@ from mlp_core.analysis import (
     softmax_ce_output_gradient,
     sweep,
 )
-from mlp_core.training import TrainConfig, run
+from mlp_lab.config import TrainConfig, run
 
 
 def _toy_splits(n_train=60, n_test=40, d=784, k=10, seed=0):

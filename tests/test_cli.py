@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mlp_core.cli import build_parser, main
+from mlp_lab.cli import build_parser, main
 from tests._mnist import REPO, require_mnist
 
 

@@ -15,8 +15,8 @@ import json
 import shutil
 from pathlib import Path
 
-from mlp_core import report
-from mlp_core.experiments import make_grid
+from mlp_lab import report
+from mlp_lab.experiments import make_grid
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "report"
 TABLES = ("results.md", "results.csv", "results_final.csv", "timing.md", "timing.csv", "summary.md")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mlp_core.data import load_mnist
-from mlp_core.training import TrainConfig, run
+from mlp_lab.config import TrainConfig, run
 from tests._mnist import require_mnist
 
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mlp_core import experiments
-from mlp_core.cli import main
-from mlp_core.experiments import (
+from mlp_lab import experiments
+from mlp_lab.cli import main
+from mlp_lab.experiments import (
     GRIDS,
     REPORT_OUTPUT_ACTIVATION,
     Task,
@@ -24,7 +24,7 @@ from mlp_core.experiments import (
     run_grid,
     run_path,
 )
-from mlp_core.training import TrainConfig, load_splits
+from mlp_lab.config import TrainConfig, load_splits
 from tests._mnist import require_mnist
 
 TINY = dict(train_subset=300, test_subset=200, max_epochs=2)
@@ -203,7 +203,7 @@ def test_diverging_and_failing_runs_are_recorded_and_the_grid_completes(mnist, t
     assert read_run(run_path(tmp_path, good))["status"] == "ok"
 
     # The report step copes, and lists what did not finish.
-    from mlp_core.report import load_results, results_markdown
+    from mlp_lab.report import load_results, results_markdown
 
     text = results_markdown(load_results(tmp_path))
     assert f"{diverging.run_id}: diverged" in text and f"{failing.run_id}: failed" in text

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from mlp_core import grading, release
-from mlp_core.release import fill_in_solutions, find_regions
+from mlp_instructor import grading, release
+from mlp_instructor.release import fill_in_solutions, find_regions
 
 from ._mnist import require_mnist
 
@@ -213,7 +213,7 @@ def graded(kit, tmp_path_factory):
 
 
 def item_points() -> dict[str, float]:
-    return {item.id: item.points for item in grading.load_rubric(REPO / "grading" / "rubric.toml").items}
+    return {item.id: item.points for item in grading.load_rubric(REPO / "mlp_instructor" / "rubric.toml").items}
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
@@ -253,7 +253,7 @@ def test_a_submission_that_deletes_files_harms_only_itself(graded):
     _, rows, _, _, _ = graded
     mnist = require_mnist()
     assert sorted(p.name for p in mnist.iterdir() if "ubyte" in p.name), "the instructor's MNIST is gone"
-    assert (REPO / "grading" / "hidden_tests" / "test_linear.py").exists()
+    assert (REPO / "mlp_instructor" / "hidden_tests" / "test_linear.py").exists()
     assert float(rows["full_marks"]["total"]) == 100
 
 
@@ -320,7 +320,7 @@ def test_a_run_that_ignores_the_per_test_limit_is_killed_at_the_submission_limit
 
 
 def test_rubric_must_cover_every_hidden_test(tmp_path):
-    text = (REPO / "grading" / "rubric.toml").read_text()
+    text = (REPO / "mlp_instructor" / "rubric.toml").read_text()
     broken = tmp_path / "rubric.toml"
     broken.write_text(text.replace('tests = ["test_sgd.py::*"]', 'tests = ["test_sgd.py::test_sgd_plain_step"]'))
     rubric = grading.load_rubric(broken)

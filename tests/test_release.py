@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlp_core import release
-from mlp_core.release import ReleaseError, fill_in_solutions, find_regions, strip_solutions
+from mlp_instructor import release
+from mlp_instructor.release import ReleaseError, fill_in_solutions, find_regions, strip_solutions
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = sorted((REPO / "mlp_core").glob("*.py"))
@@ -147,8 +147,9 @@ def test_release_notebook_clears_outputs_and_replaces_solution_cells():
 
 
 def make_kit(root: Path, planted: str = "") -> Path:
-    """A minimal kit: the real mlp_core, one notebook, one public and one instructor-only test."""
-    shutil.copytree(REPO / "mlp_core", root / "mlp_core", ignore=shutil.ignore_patterns("__pycache__"))
+    """A minimal kit: the real mlp_core and mlp_lab, one notebook, one public and one instructor-only test."""
+    for package in ("mlp_core", "mlp_lab"):
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     if planted:
         path = root / "mlp_core" / "layers.py"
         text = path.read_text()
@@ -166,7 +167,7 @@ def make_kit(root: Path, planted: str = "") -> Path:
     (root / "tests").mkdir()
     (root / "tests" / "test_public.py").write_text("def test_public():\n    assert True\n")
     (root / "tests" / "test_secret.py").write_text("# instructor-only\ndef test_secret():\n    assert True\n")
-    for folder in ("grading", "results"):
+    for folder in ("mlp_instructor", "results"):
         (root / folder).mkdir()
         (root / folder / "secret.txt").write_text("answers")
     (root / "README.md").write_text(
@@ -194,7 +195,7 @@ def test_release_copies_the_whitelist_only(tmp_path):
     kit = make_kit(tmp_path / "kit")
     report = release.release(tmp_path / "out", source_dir=kit)
     out = tmp_path / "out"
-    assert not (out / "grading").exists() and not (out / "results").exists()
+    assert not (out / "mlp_instructor").exists() and not (out / "results").exists()
     assert (out / "tests" / "test_public.py").exists() and not (out / "tests" / "test_secret.py").exists()
     assert report.left_out == ["tests/test_secret.py (instructor-only)"]
     readme = (out / "README.md").read_text()
@@ -278,6 +279,45 @@ def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
         assert all(c.source == "YOUR ANSWER HERE" for c in answers if c.cell_type == "markdown")
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in released.cells if c.cell_type == "code")
+
+
+def _instructor_only_lines() -> set[str]:
+    """Distinctive lines of the instructor's tools that appear nowhere else in the repository."""
+    elsewhere = set()
+    for path in REPO.rglob("*"):
+        if (path.is_file() and path.suffix in (".py", ".md", ".toml", ".ipynb")
+                and not path.is_relative_to(REPO / "mlp_instructor")
+                and not any(part in (".git", ".venv", "results") for part in path.relative_to(REPO).parts)):
+            elsewhere.update(line.strip() for line in path.read_text(errors="replace").splitlines())
+    lines = set()
+    for path in (REPO / "mlp_instructor").rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".md", ".toml"):
+            lines.update(
+                line.strip() for line in path.read_text().splitlines()
+                if len(line.strip()) >= 30 and line.strip() not in elsewhere
+            )
+    return lines
+
+
+def test_no_file_or_line_of_the_instructors_tools_is_released(kit):
+    released = [p for p in kit.rglob("*") if p.is_file()]
+    assert not [p for p in released if p.parent.name in ("mlp_instructor", "hidden_tests")]
+    assert not {p.name for p in released} & {"grading.py", "release.py", "rubric.toml", "mlp_grading_plugin.py"}
+    secret = _instructor_only_lines()
+    assert len(secret) > 500, "the instructor's tools should have many lines of their own"
+    for path in released:
+        text = path.read_text(errors="replace")
+        leaked = [line for line in (l.strip() for l in text.splitlines()) if line in secret]
+        assert not leaked, f"{path.relative_to(kit)} holds lines of mlp_instructor: {leaked[:3]}"
+    # and the student's command line has no instructor commands. `-S` skips the .pth files that
+    # make this repository's editable install importable; numpy and friends come from PYTHONPATH.
+    import numpy
+    site_packages = str(Path(numpy.__file__).parents[1])
+    proc = subprocess.run([sys.executable, "-S", "-m", "mlp_core", "--help"], cwd=kit, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": f"{kit}{os.pathsep}{site_packages}"},
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "reproduce" in proc.stdout and "grade" not in proc.stdout and "release" not in proc.stdout
 
 
 def test_the_released_package_imports_and_points_to_the_notebooks(kit):

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from mlp_core.cli import main  # noqa: E402
-from mlp_core.report import (  # noqa: E402
+from mlp_lab.cli import main  # noqa: E402
+from mlp_lab.report import (  # noqa: E402
     REFERENCE_CSV,
     conclusions,
     epochs_to_reach,

@@ -11,12 +11,12 @@ from mlp_core.optim import SGD
 from mlp_core.training import (
     EarlyStopping,
     History,
-    TrainConfig,
     TrainingDiverged,
     evaluate,
     iterate_minibatches,
     train,
 )
+from mlp_lab.config import TrainConfig
 
 
 def blobs(n=300, seed=0):

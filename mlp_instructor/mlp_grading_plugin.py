@@ -19,7 +19,7 @@ It provides
 * a report: one JSON line per test in ``$MLP_GRADING_REPORT``, written as
   each test finishes, so a run killed half-way still tells what passed.
 
-Environment (set by ``mlp_core.grading``): ``MLP_GRADING_ROOT`` (the
+Environment (set by ``mlp_instructor.grading``): ``MLP_GRADING_ROOT`` (the
 submission's copy), ``MLP_GRADING_REPORT``, ``MLP_GRADING_DATA``,
 ``MLP_GRADING_TIMEOUTS`` (a JSON file: ``{"default": s, "tests": {nodeid: s}}``).
 """

@@ -1,7 +1,10 @@
 """Command line: ``python -m mlp_core COMMAND ...``.
 
-    python -m mlp_core data   [--dataset mnist] [--data-dir DIR]
-    python -m mlp_core train  [--arch mlp1] [--activation relu] [--loss cross_entropy] ...
+    python -m mlp_core data       [--dataset mnist] [--data-dir DIR]
+    python -m mlp_core train      [--arch mlp1] [--activation relu] [--loss cross_entropy] ...
+    python -m mlp_core reproduce  [--grid report] [--seeds 3] [--out DIR]   (mlp_lab.experiments)
+    python -m mlp_core report     RESULTS_DIR                               (mlp_lab.report)
+    python -m mlp_core release|grade ...      (the instructor's copy only: mlp_instructor)
 
 Every mistake in the arguments ends with one line on stderr that says what
 was wrong and lists the valid choices, and exit status 2; never a traceback.
@@ -9,87 +12,28 @@ was wrong and lists the valid choices, and exit status 2; never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from pathlib import Path
 
-from .activations import ACTIVATIONS
-from .losses import LOSSES
-from .network import ARCHITECTURES
+from mlp_core.activations import ACTIVATIONS
+from mlp_core.data import DataError, describe_dataset
+from mlp_core.losses import LOSSES
+from mlp_core.training import TrainingDiverged
 
-EXIT_USAGE = 2
+from . import experiments, report
+from .argtypes import (
+    OneLineParser, add_data_arguments, hidden_sizes, nonnegative_float, nonnegative_int,
+    positive_float, positive_int, unit_interval,
+)
+from .config import TrainConfig, run
 
-#: Modules that add commands of their own: each defines ``add_parser(subparsers)``,
-#: which adds one or more sub-parsers with ``set_defaults(func=handler)``.
-COMMAND_MODULES: tuple[str, ...] = ("experiments", "report", "release", "grading")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is a single line naming the problem."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _number(kind, test, description):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be {description}")
-        return value
-
-    return parse
+#: The instructor's tools add ``release`` and ``grade`` when they are installed
+#: (the instructor's copy); the student release does not have them.
+INSTRUCTOR_COMMANDS = "mlp_instructor.commands"
 
 
-positive_float = _number(float, lambda v: v > 0, "> 0")
-nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
-unit_interval = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
-positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
-nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
-
-
-def hidden_sizes(text: str) -> list[int] | str:
-    """'mlp1', 'mlp2', '1', '2' or a comma list of sizes like '512,256'."""
-    if text.lower() in ARCHITECTURES:
-        return text.lower()
-    if text in ("1", "2"):
-        return f"mlp{text}"
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        sizes = []
-    if not sizes or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an architecture; use {', '.join(ARCHITECTURES)}, a depth 1 or 2, "
-            "or hidden sizes like 512,256"
-        )
-    return sizes
-
-
-def existing_dir(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"data folder {text!r} does not exist; give a folder holding the four IDX files"
-        )
-    return path
-
-
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from .data import DATASETS
-
-    p.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="which dataset (default mnist)")
-    p.add_argument(
-        "--data-dir", type=existing_dir, default=None,
-        help="folder with the IDX files (default: $MNIST_DIR / $FASHION_MNIST_DIR, then data/, then download)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m mlp_core", description="A hand-written numpy MLP on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
@@ -129,21 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(f".{name}", __package__).add_parser(sub)
+    experiments.add_parser(sub)
+    report.add_parser(sub)
+    try:  # optional plugin: the lab never depends on the instructor's tools
+        instructor = importlib.import_module(INSTRUCTOR_COMMANDS)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("mlp_instructor", INSTRUCTOR_COMMANDS):
+            raise
+    else:
+        instructor.add_parsers(sub)
     return parser
 
 
 def cmd_data(args) -> int:
-    from .data import describe_dataset
-
     print(describe_dataset(args.dataset, args.data_dir, download=not args.no_download))
     return 0
 
 
 def cmd_train(args) -> int:
-    from .training import TrainConfig, run
-
     config = TrainConfig(
         architecture=args.arch,
         activation=args.activation,
@@ -190,9 +137,6 @@ def cmd_train(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-    from .training import TrainingDiverged
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

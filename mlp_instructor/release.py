@@ -23,7 +23,8 @@ release copies a whitelist of the kit (:data:`RELEASED`) to OUT_DIR and
   replaces each ``solution`` cell by a "YOUR ANSWER HERE" cell tagged
   ``answer`` (with ``metadata.mlp_course.question = "<notebook>/Q<k>"``, which
   the autograder uses to collect the written answers);
-* leaves out the hidden tests (``grading/``), the committed results
+* leaves out the instructor's tools (``mlp_instructor/``: this module, the
+  grader, the hidden tests and the rubric), the committed results
   (``results/``), instructor-only tests (a test file with a line
   ``# instructor-only``), caches, data files and the instructor part of the
   README (between ``<!-- BEGIN INSTRUCTOR -->`` and ``<!-- END INSTRUCTOR -->``).
@@ -78,6 +79,7 @@ MODULE_NOTEBOOKS: dict[str, str] = {
 #: Folders are copied recursively, minus :data:`NEVER_COPIED`.
 RELEASED: tuple[str, ...] = (
     "mlp_core",
+    "mlp_lab",
     "notebooks",
     "tests",
     "benchmarks",  # epoch timing against PyTorch: students can time their own code
@@ -97,7 +99,7 @@ NEVER_COPIED: tuple[str, ...] = (
 )
 
 #: Folders of the repository the release must never contain (checked on the output).
-WITHHELD: tuple[str, ...] = ("grading", "results", ".git", "runs")
+WITHHELD: tuple[str, ...] = ("mlp_instructor", "results", ".git", "runs")
 
 #: Solution lines shorter than this are too generic ("return y") to prove a leak.
 MIN_LEAK_LENGTH = 10
@@ -343,7 +345,7 @@ def _joined(value) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
-def _tags(cell: dict) -> list[str]:
+def cell_tags(cell: dict) -> list[str]:
     tags = cell.get("metadata", {}).get("tags", [])
     return list(tags) if isinstance(tags, list) else []
 
@@ -362,7 +364,7 @@ def release_notebook(nb: dict, stem: str, notebook_path: str) -> dict:
     question = 0
     cells = []
     for cell in nb["cells"]:
-        tags = _tags(cell)
+        tags = cell_tags(cell)
         if SOLUTION_TAG in tags:
             question += 1
             key = f"{stem}/Q{question}"
@@ -435,7 +437,7 @@ class ReleaseReport:
 
 
 def repo_root() -> Path:
-    """The repository this package is installed from (the folder holding ``mlp_core``)."""
+    """The instructor's repository this package is installed from (it holds ``mlp_core``)."""
     return Path(__file__).resolve().parent.parent
 
 
@@ -445,7 +447,7 @@ def notebook_for(module: str, source_dir: Path) -> str:
     if prefix is None:
         raise ReleaseError(
             f"mlp_core/{module}.py has solution regions but no notebook in MODULE_NOTEBOOKS "
-            f"(mlp_core/release.py); add the number of the notebook that teaches it"
+            f"(mlp_instructor/release.py); add the number of the notebook that teaches it"
         )
     found = sorted((source_dir / "notebooks").glob(f"{prefix}_*.ipynb"))
     if found:
@@ -520,7 +522,7 @@ def build_release(source_dir: Path, staging: Path) -> tuple[ReleaseReport, dict[
             except ValueError as exc:
                 raise ReleaseError(f"{key} cannot be read: {exc}") from None
             release_notebook(nb, rel.stem, key)
-            report.answer_cells[key] = sum(ANSWER_TAG in _tags(c) for c in nb["cells"])
+            report.answer_cells[key] = sum(ANSWER_TAG in cell_tags(c) for c in nb["cells"])
             write_notebook(nb, dst)
         elif key == "README.md":
             dst.write_text(_strip_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
@@ -563,7 +565,7 @@ def solution_lines(source_dir: Path) -> dict[str, str]:
         nb = read_notebook(path)
         rel = path.relative_to(source_dir).as_posix()
         for cell in nb["cells"]:
-            if SOLUTION_TAG in _tags(cell):
+            if SOLUTION_TAG in cell_tags(cell):
                 for number, line in enumerate(cell["source"].splitlines(), 1):
                     if len(line.strip()) >= MIN_LEAK_LENGTH:
                         inside.setdefault(line.strip(), f"{rel} (cell {cell.get('id', '?')}, line {number})")
@@ -586,7 +588,7 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
                   *, import_check: bool = True) -> None:
     """Check a release folder; raise :class:`ReleaseError` naming the first problem.
 
-    * no withheld folder (``grading/``, ``results/``, ``.git``) is present;
+    * no withheld folder (``mlp_instructor/``, ``results/``, ``.git``) is present;
     * every ``.py`` file parses and no solution marker is left in it;
     * no notebook cell is still tagged ``solution``;
     * filling the regions back in reproduces each original module exactly;
@@ -610,7 +612,7 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
                 raise ReleaseError(f"released {rel}:{markers[0]} still has a solution marker")
         if path.suffix == ".ipynb":
             for cell in read_notebook(path)["cells"]:
-                if SOLUTION_TAG in _tags(cell):
+                if SOLUTION_TAG in cell_tags(cell):
                     raise ReleaseError(f"released {rel} still has a cell tagged {SOLUTION_TAG!r}")
         text = _released_text(path)
         if text is None:
@@ -638,12 +640,13 @@ def _without_markers(source: str) -> str:
 _IMPORT_CHECK = """
 import importlib, pathlib, pkgutil, sys
 root = pathlib.Path(sys.argv[1]).resolve()
-import mlp_core
-if root not in pathlib.Path(mlp_core.__file__).resolve().parents:
-    sys.exit(f"mlp_core was imported from {mlp_core.__file__}, not from the release")
-for info in pkgutil.iter_modules(mlp_core.__path__):
-    if info.name != "__main__":
-        importlib.import_module(f"mlp_core.{info.name}")
+for name in ("mlp_core", "mlp_lab"):
+    package = importlib.import_module(name)
+    if root not in pathlib.Path(package.__file__).resolve().parents:
+        sys.exit(f"{name} was imported from {package.__file__}, not from the release")
+    for info in pkgutil.walk_packages(package.__path__, prefix=name + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
 """
 
 
@@ -656,7 +659,7 @@ def _check_imports(out_dir: Path) -> None:
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise ReleaseError(f"the released mlp_core does not import: {last}")
+        raise ReleaseError(f"the released mlp_core or mlp_lab does not import: {last}")
 
 
 # ----------------------------------------------------------------------------

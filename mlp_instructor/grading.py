@@ -10,7 +10,7 @@ How one submission is graded, and why it is safe
 1. Only the student's ``mlp_core/**/*.py`` files are copied into a fresh
    temporary folder (so no ``conftest.py``, ``pytest.ini``, ``tests/``,
    ``sitecustomize.py``, compiled module or stale bytecode of theirs takes
-   part), then the hidden tests (``grading/hidden_tests``) beside them, the
+   part), then the hidden tests (``mlp_instructor/hidden_tests``) beside them, the
    grader's pytest plugin outside them, and a private copy of a fixed MNIST
    subset (the instructor's data folder is never visible to the submission).
 2. ``python -m pytest`` runs in its own process and process group, in that
@@ -21,7 +21,7 @@ How one submission is graded, and why it is safe
    (``RLIMIT_AS``), CPU time (``RLIMIT_CPU``), file size, a wall-clock
    timeout that kills the whole process group, and a time limit per test.
 3. The plugin writes one JSON line per test as it finishes; the grader maps
-   the test ids to rubric items (``grading/rubric.toml``). A test that did
+   the test ids to rubric items (``mlp_instructor/rubric.toml``). A test that did
    not run (the process crashed, was killed, or the package does not
    import) counts as failed, with the reason.
 
@@ -70,8 +70,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ._io import atomic_write_text
-from .release import ANSWER_TAG, ANSWER_TEXT, SOLUTION_TAG, _tags, read_notebook, repo_root
+from mlp_core._io import atomic_write_text
+from mlp_lab.argtypes import positive_int
+
+from .release import ANSWER_TAG, ANSWER_TEXT, SOLUTION_TAG, cell_tags, read_notebook, repo_root
 
 STATE_FILE = ".grading-state.json"
 PLUGIN = "mlp_grading_plugin"
@@ -152,7 +154,7 @@ class Rubric:
 
 
 def load_rubric(path: str | Path) -> Rubric:
-    """Read and check a rubric TOML file (see grading/rubric.toml)."""
+    """Read and check a rubric TOML file (see mlp_instructor/rubric.toml)."""
     try:
         import tomllib
     except ImportError:  # pragma: no cover - Python 3.10
@@ -349,7 +351,7 @@ class Grader:
 
     Args:
         grading_dir: the folder holding ``rubric.toml``, ``hidden_tests/``
-            and the pytest plugin (default: ``grading/`` of this repository).
+            and the pytest plugin (default: this package's folder).
         rubric: a rubric file (default ``grading_dir/rubric.toml``).
         data_dir: the MNIST folder for the end-to-end check (default: as
             ``mlp_core.data`` finds it, e.g. ``$MNIST_DIR``).
@@ -360,14 +362,14 @@ class Grader:
                  data_dir: Path | None = None, submission_timeout: float | None = None,
                  memory_mb: int | None = None, source_dir: Path | None = None):
         self.source_dir = Path(source_dir) if source_dir else repo_root()
-        self.grading_dir = Path(grading_dir) if grading_dir else self.source_dir / "grading"
+        self.grading_dir = Path(grading_dir) if grading_dir else Path(__file__).resolve().parent
         self.hidden = self.grading_dir / HIDDEN_DIR
         self.plugin = self.grading_dir / f"{PLUGIN}.py"
         for needed in (self.hidden, self.plugin):
             if not needed.exists():
                 raise GradingError(
                     f"{needed} does not exist: grading runs from the instructor's repository, "
-                    "whose grading/ folder holds the hidden tests"
+                    "whose mlp_instructor/ folder holds the hidden tests"
                 )
         self.rubric_path = Path(rubric) if rubric else self.grading_dir / "rubric.toml"
         self.rubric = load_rubric(self.rubric_path)
@@ -442,7 +444,7 @@ class Grader:
         """The fixed MNIST subset of the end-to-end check, as one .npz the runs get a copy of."""
         import numpy as np
 
-        from .data import DataError, load_dataset
+        from mlp_core.data import DataError, load_dataset
 
         try:
             train, test = load_dataset("mnist", self.data_dir, scaling="course", download=False)
@@ -647,7 +649,7 @@ def questions_of(notebooks: Path) -> dict[str, Question]:
         nb = read_notebook(path)
         k, previous = 0, ""
         for cell in nb["cells"]:
-            if SOLUTION_TAG in _tags(cell):
+            if SOLUTION_TAG in cell_tags(cell):
                 k += 1
                 key = f"{path.stem}/Q{k}"
                 questions[key] = Question(key, path.name, previous, cell["source"])
@@ -671,7 +673,7 @@ def collect_answers(notebooks: Path) -> tuple[dict[str, str], list[str]]:
             metadata = cell.get("metadata", {}) if isinstance(cell, dict) else {}
             course = metadata.get("mlp_course") if isinstance(metadata, dict) else None
             key = course.get("question") if isinstance(course, dict) else None
-            if isinstance(key, str) and ANSWER_TAG in _tags(cell):
+            if isinstance(key, str) and ANSWER_TAG in cell_tags(cell):
                 text = str(cell.get("source", "")).strip()
                 answers[key] = "" if text == ANSWER_TEXT else text
     return answers, notes
@@ -923,8 +925,6 @@ def _write_outputs(out_dir: Path, grader: Grader, results: list[SubmissionResult
 
 
 def add_parser(subparsers) -> None:
-    from .cli import positive_int
-
     p = subparsers.add_parser(
         "grade", help="grade a folder of student submissions: gradebook, feedback, answer pages",
         description="Grade every folder or .zip in SUBMISSIONS_DIR against the hidden tests and the rubric.",
@@ -934,7 +934,7 @@ def add_parser(subparsers) -> None:
                    help="where gradebook.csv, feedback/ and answers/ go")
     p.add_argument("--force", action="store_true", help="regrade every submission, changed or not")
     p.add_argument("--jobs", type=positive_int, default=None, help="submissions graded at once (default: all cores)")
-    p.add_argument("--rubric", type=Path, default=None, help="rubric TOML (default grading/rubric.toml)")
+    p.add_argument("--rubric", type=Path, default=None, help="rubric TOML (default mlp_instructor/rubric.toml)")
     p.add_argument("--data-dir", type=Path, default=None, help="MNIST folder (default: $MNIST_DIR, then data/)")
     p.add_argument("--timeout", type=positive_int, default=None,
                    help="seconds per submission (default: the rubric's submission_timeout)")

@@ -2,7 +2,7 @@
 
     python -m mlp_core reproduce --grid report --seeds 3 --out results/report
 
-A *grid* is a named list of :class:`~mlp_core.training.TrainConfig` s (see
+A *grid* is a named list of :class:`~mlp_lab.config.TrainConfig` s (see
 :data:`GRIDS`); with ``seeds=S`` every configuration is trained with seeds
 0..S-1. Each run is one *task*; :func:`run_grid` trains the tasks in worker
 processes and writes every finished run at once, atomically, as
@@ -48,6 +48,7 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import sys
 import time
 import traceback
@@ -56,7 +57,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ._io import atomic_write_text
+import numpy as np
+
+from mlp_core import __version__
+from mlp_core._io import atomic_write_text
+from mlp_core.data import load_dataset
+from mlp_core.network import hidden_sizes_for
+from mlp_core.training import History, TrainingDiverged
+
+from .argtypes import add_data_arguments, nonnegative_int, positive_int
+from .config import TrainConfig, run, split_data
+from .report import write_report
 
 #: Environment variables that cap the threads of the BLAS/OpenMP libraries numpy may use.
 THREAD_ENV_VARS = (
@@ -100,7 +111,7 @@ class Task:
     """One run of a grid: a configuration id, its TrainConfig (with its seed)."""
 
     config_id: str
-    config: "TrainConfig"  # noqa: F821 - imported lazily
+    config: TrainConfig
 
     @property
     def seed(self) -> int:
@@ -128,8 +139,6 @@ def report_configs(output_activations: dict[str, str | None] | None = None, **ov
     :data:`REPORT_OUTPUT_ACTIVATION`); ``overrides`` replace any field
     (an ``output_activation`` override applies to every loss).
     """
-    from .training import TrainConfig
-
     per_loss = REPORT_OUTPUT_ACTIVATION if output_activations is None else output_activations
     configs = []
     for depth, arch in DEPTHS.items():
@@ -223,9 +232,6 @@ _DATASETS: dict[tuple, tuple] = {}
 
 def _splits(config, data_dir) -> dict:
     """The splits of ``training.load_splits``, with the full dataset loaded once per process."""
-    from .data import load_dataset
-    from .training import split_data
-
     key = (config.dataset, config.scaling, None if data_dir is None else str(data_dir))
     if key not in _DATASETS:
         _DATASETS.clear()  # one dataset in memory per worker is enough
@@ -235,10 +241,6 @@ def _splits(config, data_dir) -> dict:
 
 def library_versions() -> dict[str, object]:
     """Python, numpy, mlp_core versions, the platform and this process's BLAS threads."""
-    import numpy as np
-
-    from . import __version__
-
     versions: dict[str, object] = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -274,8 +276,6 @@ def train_task(task: Task, data_dir: str | Path | None = None, grid: str | None 
     seconds_per_epoch (mean train_seconds), train_seconds (sum), wall_seconds,
     started_at, finished_at, versions, host.
     """
-    from .training import History, TrainingDiverged, run
-
     started = time.perf_counter()
     started_at = _now()
     records: list[dict] = []
@@ -560,8 +560,6 @@ def _command_line() -> str | None:
 
 def _cost(task: Task) -> int:
     """Multiply-adds per sample of the task's network: longer runs start first (shorter makespan)."""
-    from .network import hidden_sizes_for
-
     sizes = [784, *hidden_sizes_for(task.config.architecture), 10]
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -604,8 +602,6 @@ def _log_invocation(out_dir: Path, invocation: dict) -> None:
 
 def add_parser(subparsers) -> None:
     """Add the ``reproduce`` command (see the module docstring)."""
-    from .cli import add_data_arguments, nonnegative_int, positive_int
-
     p = subparsers.add_parser(
         "reproduce",
         help="train a named grid of runs in parallel (resumable), then write the report",
@@ -639,8 +635,6 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_reproduce(args) -> int:
-    import signal
-
     def terminate(signum, frame):  # `kill` stops the grid the way Ctrl-C does
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -663,8 +657,6 @@ def cmd_reproduce(args) -> int:
     print(f"trained {len(outcome.trained)} runs ({len(outcome.failed)} diverged or failed), "
           f"skipped {len(outcome.skipped)} already done, in {outcome.wall_seconds:.0f} s", flush=True)
     if not args.no_report:
-        from .report import write_report
-
         for path in write_report(out):
             print(f"wrote {path}")
     return 0

@@ -2,7 +2,7 @@
 
     python -m mlp_core report RESULTS_DIR
 
-reads ``RESULTS_DIR/runs/*.json`` (written by :mod:`mlp_core.experiments`) and
+reads ``RESULTS_DIR/runs/*.json`` (written by :mod:`mlp_lab.experiments`) and
 writes into ``RESULTS_DIR``:
 
     results.csv, results.md   one row per configuration: test/train accuracy (%)
@@ -35,7 +35,7 @@ import statistics
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ._io import atomic_write_bytes, atomic_write_text
+from mlp_core._io import atomic_write_bytes, atomic_write_text
 
 #: The report's table (test/train accuracy in %, losses as the report printed
 #: them), a copy of reference/seed_results.csv so the kit needs no other file.

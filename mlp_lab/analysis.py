@@ -15,7 +15,7 @@ each of them instead of asserting it:
   :func:`hinge_active_fraction` show whether the outputs can reach the margin
   at all.
 
-:func:`recorded_run` trains one :class:`~mlp_core.training.TrainConfig` while
+:func:`recorded_run` trains one :class:`~mlp_lab.config.TrainConfig` while
 measuring the model at initialisation and after every epoch, and
 :func:`sweep` does that for a grid of configs; :func:`early_stopping_epoch`
 replays early stopping on a recorded curve (notebook 05).
@@ -34,10 +34,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .layers import Linear
-from .losses import Loss, one_hot
-from .network import Sequential
-from .training import EarlyStopping, History, Split, TrainConfig, TrainingDiverged, build_run, train_with_config
+from mlp_core.layers import Linear
+from mlp_core.losses import Loss, one_hot
+from mlp_core.network import Sequential
+from mlp_core.training import EarlyStopping, History, Split, TrainingDiverged
+
+from .config import TrainConfig, build_run, train_with_config
 
 Measure = Callable[[Sequential, Loss], Any]
 

@@ -1,0 +1,180 @@
+"""From a configuration to a trained run: the wiring between the lab and the engine.
+
+A :class:`TrainConfig` names everything one run depends on (architecture,
+activations, loss, optimiser settings, early stopping, data and seed); its
+defaults are the reference report's settings. :func:`build_run` turns it into
+the engine's objects (network, loss, optimiser), :func:`load_splits` into the
+data, and :func:`run` trains it with :func:`mlp_core.training.train`.
+Everything that trains from a config (the CLI, the grid runner, the analyses)
+goes through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mlp_core.activations import ACTIVATIONS
+from mlp_core.data import load_dataset, subset, train_validation_split
+from mlp_core.losses import LOSSES, Loss, get_loss
+from mlp_core.network import Sequential, build_mlp, hidden_sizes_for
+from mlp_core.optim import SGD
+from mlp_core.training import History, Split, train
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one training run; defaults are the report's settings.
+
+    ``architecture`` is 'mlp1', 'mlp2' or a list of hidden sizes;
+    ``output_activation`` None (logits to the loss), 'same' or a name;
+    ``patience`` None trains all ``max_epochs``; ``monitor`` 'test_acc'
+    (the report) or 'val_acc' (a held-out split of ``val_size`` training
+    samples); ``train_subset``/``test_subset`` use that many random samples.
+    """
+
+    architecture: str | list[int] = "mlp1"
+    activation: str = "relu"
+    loss: str = "cross_entropy"
+    output_activation: str | None = None
+    margin: float = 5.0
+    init_std: float = 0.01
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    decay_biases: bool = True
+    batch_size: int = 100
+    max_epochs: int = 100
+    patience: int | None = 10
+    monitor: str = "test_acc"
+    val_size: int = 10000
+    seed: int = 0
+    dataset: str = "mnist"
+    scaling: str = "course"
+    train_subset: int | None = None
+    test_subset: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the bad field and the valid choices."""
+        hidden_sizes_for(self.architecture)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
+        if self.output_activation not in (None, "none", "same", *ACTIVATIONS):
+            raise ValueError(
+                f"unknown output activation {self.output_activation!r}; choose none, same, "
+                f"or one of: {', '.join(ACTIVATIONS)}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        checks = [
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.max_epochs >= 1, f"epochs must be >= 1, got {self.max_epochs}"),
+            (self.patience is None or self.patience >= 1, f"patience must be >= 1 (or none), got {self.patience}"),
+            (self.margin > 0, f"hinge margin must be > 0, got {self.margin}"),
+            (self.init_std >= 0, f"init std must be >= 0, got {self.init_std}"),
+            (self.monitor in ("test_acc", "test_loss", "val_acc", "val_loss"),
+             f"monitor must be one of test_acc, test_loss, val_acc, val_loss; got {self.monitor!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+def load_splits(config: TrainConfig, folder: str | Path | None = None) -> dict[str, Split]:
+    """The 'train', 'test' (and 'val' when monitoring it) splits a config asks for."""
+    return split_data(config, *load_dataset(config.dataset, folder, scaling=config.scaling))
+
+
+def split_data(config: TrainConfig, train_set, test_set) -> dict[str, Split]:
+    """Cut loaded train/test Datasets into the splits a config asks for (seeded by config.seed)."""
+    seeds = np.random.SeedSequence(config.seed).spawn(3)
+    splits = {}
+    if config.monitor.startswith("val"):
+        train_set, val_set = train_validation_split(train_set, config.val_size, seed=seeds[0])
+        splits["val"] = tuple(val_set)
+    if config.train_subset:
+        train_set = subset(train_set, config.train_subset, seed=seeds[1])
+    if config.test_subset:
+        test_set = subset(test_set, config.test_subset, seed=seeds[2])
+    splits["train"], splits["test"] = tuple(train_set), tuple(test_set)
+    return splits
+
+
+def build_run(config: TrainConfig) -> tuple[Sequential, Loss, SGD]:
+    """The network, loss and optimiser a config describes (weights seeded by config.seed)."""
+    config.validate()
+    model = build_mlp(
+        config.architecture,
+        config.activation,
+        output_activation=config.output_activation,
+        init_std=config.init_std,
+        seed=np.random.default_rng(config.seed),
+    )
+    optimizer = SGD(
+        model.parameters(), config.lr, config.momentum, config.weight_decay,
+        decay_biases=config.decay_biases,
+    )
+    return model, get_loss(config.loss, margin=config.margin), optimizer
+
+
+def run(
+    config: TrainConfig,
+    splits: dict[str, Split] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> tuple[Sequential, History]:
+    """Load the data (unless ``splits`` are given), build and train one config."""
+    model, loss_fn, optimizer = build_run(config)
+    splits = splits if splits is not None else load_splits(config, data_dir)
+    history = train_with_config(
+        config, model, loss_fn, optimizer, splits, progress=progress, on_epoch_end=on_epoch_end
+    )
+    return model, history
+
+
+def train_with_config(
+    config: TrainConfig,
+    model: Sequential,
+    loss_fn: Loss,
+    optimizer: SGD,
+    splits: dict[str, Split],
+    *,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> History:
+    """``train`` with the batch size, epochs, early stopping and shuffling seed of ``config``.
+
+    For callers that need the model before training starts (e.g. to measure
+    it at initialisation); ``run`` is build_run + this.
+    """
+    return train(
+        model, loss_fn, optimizer, splits["train"], splits.get("test"),
+        val_split=splits.get("val"),
+        batch_size=config.batch_size,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        monitor=config.monitor,
+        seed=np.random.default_rng([config.seed, 1]),
+        progress=progress,
+        on_epoch_end=on_epoch_end,
+        config=config.to_dict(),
+    )
