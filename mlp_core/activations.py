@@ -63,7 +63,7 @@ GELU_A = 0.044715
 
 
 class GELU(Module):
-    """GELU with the tanh approximation, as the report's course used it.
+    """GELU with the tanh approximation, as the reference's course used it.
 
     The exact GELU is x * Phi(x), Phi the standard normal CDF. The course
     (and the original BERT and GPT-2 code) used

@@ -84,6 +84,22 @@ class Module:
         return f"{type(self).__name__}()"
 
 
+def check_linear_arguments(in_features: int, out_features: int, init_std: float) -> None:
+    """Raise ValueError unless both sizes are whole numbers >= 1 and init_std >= 0.
+
+    ``Linear`` calls it; so do ``build_mlp`` and the lab's config, to fail
+    before anything is built.
+    """
+    for name, size in (("in_features", in_features), ("out_features", out_features)):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(
+                f"Linear sizes must be positive whole numbers, got {name}={size!r} "
+                f"(in_features={in_features!r}, out_features={out_features!r})"
+            )
+    if not init_std >= 0:
+        raise ValueError(f"init_std (the standard deviation of the initial weights) must be >= 0, got {init_std}")
+
+
 class Linear(Module):
     """Fully connected layer: ``y = x W + b``.
 
@@ -99,7 +115,7 @@ class Linear(Module):
     The loss already divides by the batch size N, so the layer sums over the
     batch rather than averaging (the course's convention).
 
-    Initialisation: W ~ N(0, init_std^2) with init_std = 0.01 as in the report,
+    Initialisation: W ~ N(0, init_std^2) with init_std = 0.01 as in the reference,
     b = 0. Small weights keep every pre-activation near 0 at the start, where
     Sigmoid and GELU are nearly linear and their gradients largest.
 
@@ -124,13 +140,7 @@ class Linear(Module):
         dtype=DEFAULT_DTYPE,
         compute_input_grad: bool = True,
     ):
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(
-                f"Linear sizes must be positive, got in_features={in_features}, "
-                f"out_features={out_features}"
-            )
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
+        check_linear_arguments(in_features, out_features, init_std)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.in_features = in_features
         self.out_features = out_features

@@ -119,7 +119,7 @@ class HingeLoss(Loss):
         dE/dx_{n,k}   =  m_{n,k} / N                 for k != t_n,
         dE/dx_{n,t_n} = -(sum_{k != t_n} m_{n,k}) / N.
 
-    The report used delta = 5. The margin is measured in the units of x, so
+    The reference used delta = 5. The margin is measured in the units of x, so
     it only makes sense relative to the scale of the outputs (see notebook 09).
     """
 

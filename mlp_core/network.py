@@ -1,4 +1,4 @@
-"""Networks: the Sequential container and the builder for the report's MLPs."""
+"""Networks: the Sequential container and the builder for the reference's MLPs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
-from .layers import DEFAULT_DTYPE, Linear, Module, Parameter
+from .layers import DEFAULT_DTYPE, Linear, Module, Parameter, check_linear_arguments
 
-#: Hidden-layer sizes of the report's two models.
+#: Hidden-layer sizes of the two models of the reference (the report this course reproduces).
 ARCHITECTURES: dict[str, list[int]] = {
     "mlp1": [256],  # Linear 784->256, act, Linear 256->10
     "mlp2": [512, 256],  # Linear 784->512, act, Linear 512->256, act, Linear 256->10
 }
+
+#: What ``build_mlp`` takes as ``output_activation`` besides None: 'none' (the
+#: logits go straight to the loss, as None), 'same' (the hidden activation) or
+#: the name of any activation.
+OUTPUT_ACTIVATIONS: tuple[str, ...] = ("none", "same", *ACTIVATIONS)
 
 
 class Sequential(Module):
@@ -86,13 +91,53 @@ def hidden_sizes_for(architecture: str | int | Sequence[int]) -> list[int]:
     if isinstance(architecture, (int, np.integer)):
         if f"mlp{architecture}" not in ARCHITECTURES:
             raise ValueError(
-                f"depth {architecture} has no report architecture; choose 1 or 2, "
+                f"depth {architecture} has no architecture of the reference; choose 1 or 2, "
                 f"or give a list of hidden sizes"
             )
         return list(ARCHITECTURES[f"mlp{architecture}"])
     sizes = [int(s) for s in architecture]
     if any(s <= 0 for s in sizes):
         raise ValueError(f"hidden sizes must be positive, got {sizes}")
+    return sizes
+
+
+def output_activation_for(output_activation: str | None, activation: str) -> str | None:
+    """The activation after the output layer: None for none, else an activation name.
+
+    ``output_activation``: None or one of :data:`OUTPUT_ACTIVATIONS`;
+    ``activation``: the hidden activation ('same' means it).
+    """
+    if output_activation is None or output_activation == "none":
+        return None
+    if output_activation == "same":
+        return activation
+    if isinstance(output_activation, str) and output_activation.lower() in ACTIVATIONS:
+        return output_activation
+    raise ValueError(
+        f"unknown output activation {output_activation!r}; choose none, same, "
+        f"or one of: {', '.join(ACTIVATIONS)}"
+    )
+
+
+def check_mlp_arguments(
+    architecture: str | int | Iterable[int],
+    activation: str,
+    output_activation: str | None = None,
+    *,
+    input_size: int = 784,
+    num_classes: int = 10,
+    init_std: float = 0.01,
+) -> list[int]:
+    """Raise ValueError naming the bad argument of :func:`build_mlp`; else the layer sizes.
+
+    Checks everything ``build_mlp`` would, without allocating a weight:
+    returns [input_size, *hidden sizes, num_classes].
+    """
+    sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
+    get_activation(activation)  # its error lists the valid names
+    output_activation_for(output_activation, activation)
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        check_linear_arguments(n_in, n_out, init_std)
     return sizes
 
 
@@ -114,16 +159,20 @@ def build_mlp(
             (1 or 2), or a list of hidden sizes ([] gives softmax regression).
         activation: hidden activation, one of ``ACTIVATIONS``.
         output_activation: None (default: the logits go straight to the
-            loss), 'same' for the hidden activation, or any activation name.
-            The report's table draws an activation after the output layer.
+            loss), or one of ``OUTPUT_ACTIVATIONS``: 'none', 'same' for the
+            hidden activation, or any activation name. The reference's table
+            draws an activation after the output layer.
         init_std: weights ~ N(0, init_std^2), biases 0.
         seed: seed or Generator for the weights; same seed, same network.
 
     The first Linear does not compute the gradient of its input (the data).
     """
-    sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
+    sizes = check_mlp_arguments(
+        architecture, activation, output_activation,
+        input_size=input_size, num_classes=num_classes, init_std=init_std,
+    )
+    output_name = output_activation_for(output_activation, activation)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    get_activation(activation)  # fail early with the list of valid names
     layers: list[Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(
@@ -132,10 +181,12 @@ def build_mlp(
         is_output = i == len(sizes) - 2
         if not is_output:
             layers.append(get_activation(activation))
-        elif output_activation not in (None, "none"):
-            name = activation if output_activation == "same" else output_activation
-            layers.append(get_activation(name))
+        elif output_name is not None:
+            layers.append(get_activation(output_name))
     return Sequential(*layers)
 
 
-__all__ = ["ARCHITECTURES", "ACTIVATIONS", "Sequential", "build_mlp", "hidden_sizes_for"]
+__all__ = [
+    "ARCHITECTURES", "ACTIVATIONS", "OUTPUT_ACTIVATIONS", "Sequential", "build_mlp",
+    "check_mlp_arguments", "hidden_sizes_for", "output_activation_for",
+]

@@ -9,8 +9,21 @@ import numpy as np
 from .layers import Parameter
 
 
+def check_sgd_arguments(lr: float, momentum: float, weight_decay: float) -> None:
+    """Raise ValueError unless lr > 0, 0 <= momentum < 1 and weight_decay >= 0.
+
+    ``SGD`` calls it; so does the lab's config, to fail before training starts.
+    """
+    if not lr > 0:
+        raise ValueError(f"learning rate must be > 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+
+
 class SGD:
-    """SGD with momentum and L2 weight decay, exactly as the report's course code:
+    """SGD with momentum and L2 weight decay, exactly as the reference's course code:
 
         v     <- momentum * v + (grad + weight_decay * param)
         param <- param - lr * v
@@ -25,9 +38,9 @@ class SGD:
 
     Args:
         params: the network's parameters, e.g. ``model.parameters()``.
-        lr: learning rate (> 0). The report used 0.01.
-        momentum: in [0, 1). The report used 0.9.
-        weight_decay: >= 0. The report used 0.
+        lr: learning rate (> 0). The reference used 0.01.
+        momentum: in [0, 1). The reference used 0.9.
+        weight_decay: >= 0. The reference used 0.
 
     Subnormal velocities are flushed to zero every ``FLUSH_EVERY`` steps. A
     weight whose gradient is exactly zero for good (one feeding a dead ReLU
@@ -53,12 +66,7 @@ class SGD:
         *,
         decay_biases: bool = True,
     ):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {lr}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        check_sgd_arguments(lr, momentum, weight_decay)
         self.params = list(params)
         if not self.params:
             raise ValueError("SGD got no parameters to optimise")

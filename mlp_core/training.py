@@ -1,6 +1,6 @@
 """The training loop: mini-batches, metrics, early stopping and the history.
 
-One epoch, as in the report's course:
+One epoch, as in the reference's course:
 
     shuffle the training set (seeded) -> for each batch of 100:
         output = model.forward(x);  loss = loss_fn(output, y)
@@ -10,8 +10,8 @@ One epoch, as in the report's course:
     evaluate on the test set (and on a validation split, if any)
     early stopping looks at the monitored metric
 
-Early stopping on the TEST accuracy is what the report did. It reproduces the
-report, but the test set then chooses the model and stops being an unbiased
+Early stopping on the TEST accuracy is what the reference did. It reproduces the
+reference, but the test set then chooses the model and stops being an unbiased
 estimate of its accuracy. The sound alternative is to hold out a validation
 split of the training set, monitor ``val_acc`` and touch the test set only to
 report (notebook 05 measures the difference).
@@ -102,10 +102,7 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int = 10, mode: str = "max", min_delta: float = 0.0):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.check_arguments(patience, mode, min_delta)
         self.patience = patience
         self.mode = mode
         self.min_delta = min_delta
@@ -113,6 +110,16 @@ class EarlyStopping:
         self.best_epoch = 0
         self.epochs_without_improvement = 0
         self.epoch = 0
+
+    @staticmethod
+    def check_arguments(patience: int, mode: str = "max", min_delta: float = 0.0) -> None:
+        """Raise ValueError unless patience is a whole number >= 1, mode 'max' or 'min', min_delta >= 0."""
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"patience must be a whole number of epochs >= 1, got {patience!r}")
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
 
     def improved(self, value: float) -> bool:
         if self.best is None:
@@ -189,6 +196,30 @@ class History:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+#: The metrics early stopping can watch: a split's accuracy or loss.
+MONITORS = ("test_acc", "test_loss", "val_acc", "val_loss")
+
+
+def check_train_arguments(batch_size: int, max_epochs: int, patience: int | None, monitor: str) -> None:
+    """Raise ValueError naming the bad argument of :func:`train`.
+
+    ``train`` calls it; so does the lab's config, to fail before any data is loaded.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be a whole number >= 1, got {max_epochs!r}")
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {', '.join(MONITORS)}; got {monitor!r}")
+    if patience is not None:
+        EarlyStopping.check_arguments(patience, _mode(monitor))
+
+
+def _mode(monitor: str) -> str:
+    """'max' for an accuracy, 'min' for a loss."""
+    return "max" if monitor.endswith("acc") else "min"
+
+
 def train(
     model: Sequential,
     loss_fn: Loss,
@@ -211,10 +242,10 @@ def train(
 
     Args:
         train_split, test_split, val_split: (images (N, 784), labels (N,)).
-        batch_size: samples per update (the report: 100).
-        max_epochs: upper bound on epochs (the report: 100).
-        patience: early-stopping patience in epochs; None trains all epochs.
-        monitor: metric early stopping watches: 'test_acc' (the report),
+        batch_size: samples per update (the reference: 100).
+        max_epochs: upper bound on epochs (the reference: 100).
+        patience: early-stopping patience in epochs (>= 1); None trains all epochs.
+        monitor: metric early stopping watches: 'test_acc' (the reference),
             'val_acc' (needs ``val_split``), or a loss such as 'val_loss'.
         restore_best: put the parameters of the best epoch back at the end.
         seed: seed or Generator for the shuffling; the same seed gives the same history.
@@ -225,18 +256,14 @@ def train(
     Raises:
         TrainingDiverged: if a batch's loss is NaN or infinite.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if max_epochs < 1:
-        raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
+    check_train_arguments(batch_size, max_epochs, patience, monitor)
     split_of = {"test": test_split, "val": val_split}
-    if monitor.split("_")[0] not in split_of or monitor.split("_")[-1] not in ("acc", "loss"):
-        raise ValueError(f"monitor must be one of test_acc, test_loss, val_acc, val_loss; got {monitor!r}")
-    if split_of[monitor.split("_")[0]] is None and patience is not None:
-        raise ValueError(f"monitor={monitor!r} needs a {monitor.split('_')[0]} split")
+    monitored_split = monitor.split("_")[0]
+    if split_of[monitored_split] is None and patience is not None:
+        raise ValueError(f"monitor={monitor!r} needs a {monitored_split} split")
 
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    stopper = EarlyStopping(patience, "max" if monitor.endswith("acc") else "min") if patience else None
+    stopper = EarlyStopping(patience, _mode(monitor)) if patience is not None else None
     history = History(config=dict(config or {}), monitor=monitor if stopper else None)
     best_state = None
     images, labels = train_split
