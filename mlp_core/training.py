@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._io import atomic_write_text
 from .losses import Loss
@@ -268,7 +269,7 @@ def train(
     best_state = None
     images, labels = train_split
 
-    bar = _progress_bar(max_epochs, progress)
+    bar = tqdm(total=max_epochs, desc="epochs", unit="epoch") if progress else None
     try:
         for epoch in range(1, max_epochs + 1):
             start = time.perf_counter()
@@ -315,10 +316,3 @@ def train(
         model.load_state_dict(best_state)
     return history
 
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="epochs", unit="epoch")

@@ -2,9 +2,12 @@
 
 Students run it and read it; they do not write it. Data flows one way:
 
-    config (TrainConfig) -> experiments (grids, the parallel resumable runner)
-        -> run records (runs/*.json) -> report (tables, figures, conclusions)
+    reference (the report this kit reproduces: its table and settings)
+        -> config (TrainConfig) -> experiments (grids, the parallel resumable runner)
+        -> records (RunRecord: runs/*.json) -> report (tables, figures, conclusions)
 
-``analysis`` holds the measurements behind notebooks 07-09 and ``cli`` the
-command line (``python -m mlp_core ...``).
+``analysis`` holds the measurements behind notebooks 05-09, ``threads`` the
+BLAS thread variables (it imports no numpy, so a script can set them before
+numpy loads), and ``argtypes`` + ``cli`` the command line
+(``python -m mlp_core ...``).
 """

@@ -1,7 +1,7 @@
 """Measurements behind the analyses of notebooks 05, 07, 08 and 09.
 
-The report explained its results with three arguments; this module measures
-each of them instead of asserting it:
+The reference (the report this kit reproduces) explained its results with
+three arguments; this module measures each of them instead of asserting it:
 
 * vanishing gradients (notebook 07): :func:`layer_gradient_norms` gives, for
   every Linear layer, the norm of dE/dW or of the gradient dE/dz arriving at
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mlp_core.layers import Linear
 from mlp_core.losses import Loss, one_hot
@@ -169,11 +170,7 @@ def sweep(
         )
     names = list(grid)
     combos = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(combos), desc="runs", unit="run")
+    bar = tqdm(total=len(combos), desc="runs", unit="run") if progress else None
     results = []
     try:
         for overrides in combos:

@@ -4,6 +4,9 @@
     python -m mlp_core train      [--arch mlp1] [--activation relu] [--loss cross_entropy] ...
     python -m mlp_core reproduce  [--grid report] [--seeds 3] [--out DIR]   (mlp_lab.experiments)
     python -m mlp_core report     RESULTS_DIR                               (mlp_lab.report)
+
+``--grid report`` is the reference's grid (the report this kit reproduces);
+the ``report`` command writes the report step's tables and figures.
     python -m mlp_core release|grade ...      (the instructor's copy only: mlp_instructor)
 
 Every mistake in the arguments ends with one line on stderr that says what
@@ -17,11 +20,13 @@ import sys
 from pathlib import Path
 
 from mlp_core.activations import ACTIVATIONS
-from mlp_core.data import DataError, describe_dataset
+from mlp_core.data import SCALINGS, DataError, describe_dataset
 from mlp_core.losses import LOSSES
+from mlp_core.network import OUTPUT_ACTIVATIONS
 from mlp_core.training import TrainingDiverged
 
-from . import experiments, report
+from .experiments import command as reproduce_command
+from .report import command as report_command
 from .argtypes import (
     OneLineParser, add_data_arguments, hidden_sizes, nonnegative_float, nonnegative_int,
     positive_float, positive_int, unit_interval,
@@ -46,7 +51,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--arch", type=hidden_sizes, default="mlp1",
                    help="mlp1 (784-256-10), mlp2 (784-512-256-10), depth 1 or 2, or sizes like 512,256")
     p.add_argument("--activation", default="relu", choices=list(ACTIVATIONS))
-    p.add_argument("--output-activation", default="none", choices=["none", "same", *ACTIVATIONS],
+    p.add_argument("--output-activation", default="none", choices=list(OUTPUT_ACTIVATIONS),
                    help="activation after the output layer (default none: logits go to the loss)")
     p.add_argument("--loss", default="cross_entropy", choices=list(LOSSES))
     p.add_argument("--margin", type=positive_float, default=5.0, help="hinge margin (default 5)")
@@ -60,10 +65,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--patience", type=nonnegative_int, default=10,
                    help="early-stopping patience in epochs; 0 turns early stopping off (default 10)")
     p.add_argument("--monitor", choices=["test", "val"], default="test",
-                   help="early-stop on test accuracy (the report) or on a validation split")
+                   help="early-stop on test accuracy (the reference) or on a validation split")
     p.add_argument("--val-size", type=positive_int, default=10000, help="validation samples (default 10000)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--scaling", choices=["course", "unit"], default="course",
+    p.add_argument("--scaling", choices=list(SCALINGS), default="course",
                    help="pixels as (x-128)/255 (the course) or x/255")
     p.add_argument("--train-subset", type=positive_int, default=None, help="use only N training samples")
     p.add_argument("--test-subset", type=positive_int, default=None, help="use only N test samples")
@@ -73,8 +78,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    experiments.add_parser(sub)
-    report.add_parser(sub)
+    reproduce_command.add_parser(sub)
+    report_command.add_parser(sub)
     try:  # optional plugin: the lab never depends on the instructor's tools
         instructor = importlib.import_module(INSTRUCTOR_COMMANDS)
     except ModuleNotFoundError as exc:

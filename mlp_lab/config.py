@@ -2,7 +2,8 @@
 
 A :class:`TrainConfig` names everything one run depends on (architecture,
 activations, loss, optimiser settings, early stopping, data and seed); its
-defaults are the reference report's settings. :func:`build_run` turns it into
+defaults are the settings of the reference (the report this kit
+reproduces). :func:`build_run` turns it into
 the engine's objects (network, loss, optimiser), :func:`load_splits` into the
 data, and :func:`run` trains it with :func:`mlp_core.training.train`.
 Everything that trains from a config (the CLI, the grid runner, the analyses)
@@ -17,23 +18,24 @@ from typing import Callable
 
 import numpy as np
 
-from mlp_core.activations import ACTIVATIONS
 from mlp_core.data import load_dataset, subset, train_validation_split
-from mlp_core.losses import LOSSES, Loss, get_loss
-from mlp_core.network import Sequential, build_mlp, hidden_sizes_for
-from mlp_core.optim import SGD
-from mlp_core.training import History, Split, train
+from mlp_core.losses import Loss, get_loss
+from mlp_core.network import Sequential, build_mlp, check_mlp_arguments
+from mlp_core.optim import SGD, check_sgd_arguments
+from mlp_core.training import History, Split, check_train_arguments, train
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines one training run; defaults are the report's settings.
+    """Everything that defines one training run; defaults are the reference's settings.
 
     ``architecture`` is 'mlp1', 'mlp2' or a list of hidden sizes;
-    ``output_activation`` None (logits to the loss), 'same' or a name;
-    ``patience`` None trains all ``max_epochs``; ``monitor`` 'test_acc'
-    (the report) or 'val_acc' (a held-out split of ``val_size`` training
-    samples); ``train_subset``/``test_subset`` use that many random samples.
+    ``output_activation`` None (logits to the loss) or one of
+    ``mlp_core.network.OUTPUT_ACTIVATIONS``; ``patience`` None trains all
+    ``max_epochs``; ``monitor`` 'test_acc' (the reference) or 'val_acc' (a
+    held-out split of ``val_size`` training samples); ``scaling`` one of
+    ``mlp_core.data.SCALINGS``; ``train_subset``/``test_subset`` use that
+    many random samples.
     """
 
     architecture: str | list[int] = "mlp1"
@@ -68,33 +70,31 @@ class TrainConfig:
         return cls(**d)
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError naming the bad field and the valid choices."""
-        hidden_sizes_for(self.architecture)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
-        if self.output_activation not in (None, "none", "same", *ACTIVATIONS):
-            raise ValueError(
-                f"unknown output activation {self.output_activation!r}; choose none, same, "
-                f"or one of: {', '.join(ACTIVATIONS)}"
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        checks = [
-            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
-            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
-            (self.max_epochs >= 1, f"epochs must be >= 1, got {self.max_epochs}"),
-            (self.patience is None or self.patience >= 1, f"patience must be >= 1 (or none), got {self.patience}"),
-            (self.margin > 0, f"hinge margin must be > 0, got {self.margin}"),
-            (self.init_std >= 0, f"init std must be >= 0, got {self.init_std}"),
-            (self.monitor in ("test_acc", "test_loss", "val_acc", "val_loss"),
-             f"monitor must be one of test_acc, test_loss, val_acc, val_loss; got {self.monitor!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        """Raise ValueError naming the bad field, before any data is loaded or weight drawn.
+
+        Each setting is checked by the engine function that owns it (the
+        same check its constructor makes: ``check_mlp_arguments`` for the
+        network, ``get_loss`` for the loss and its margin,
+        ``check_sgd_arguments``, ``check_train_arguments``); checked here
+        are only the fields no constructor owns.
+        """
+        check_mlp_arguments(self.architecture, self.activation, self.output_activation, init_std=self.init_std)
+        get_loss(self.loss, margin=self.margin)
+        check_sgd_arguments(self.lr, self.momentum, self.weight_decay)
+        check_train_arguments(self.batch_size, self.max_epochs, self.patience, self.monitor)
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and not _whole_number(value, minimum=1):
+                raise ValueError(f"{name} must be a whole number of samples >= 1 (or None for all), got {value!r}")
+        if not _whole_number(self.val_size, minimum=1):
+            raise ValueError(f"val_size must be a whole number of samples >= 1, got {self.val_size!r}")
+        if not _whole_number(self.seed, minimum=0):
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
         return self
+
+
+def _whole_number(value, minimum: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
 
 
 def load_splits(config: TrainConfig, folder: str | Path | None = None) -> dict[str, Split]:

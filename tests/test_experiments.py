@@ -7,24 +7,29 @@ hundred samples and two epochs, so the whole file takes seconds.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from mlp_lab import experiments
 from mlp_lab.cli import main
+from mlp_lab.config import TrainConfig, load_splits
 from mlp_lab.experiments import (
     GRIDS,
-    REPORT_OUTPUT_ACTIVATION,
+    REFERENCE_OUTPUT_ACTIVATION,
     Task,
     config_id,
     make_grid,
-    read_run,
     run_grid,
     run_path,
+    runner,
 )
-from mlp_lab.config import TrainConfig, load_splits
+from mlp_lab.records import read_run
+from mlp_lab.report import load_results, results_markdown
+from mlp_lab.threads import BLAS_THREAD_ENV_VARS, blas_thread_env, blas_threads_in_environment
 from tests._mnist import require_mnist
 
 TINY = dict(train_subset=300, test_subset=200, max_epochs=2)
@@ -45,7 +50,7 @@ def tiny_tasks(*ids: str, seeds=1, **overrides) -> list[Task]:
 # --------------------------------------------------------------------------- #
 
 
-def test_report_grid_is_the_reports_18_runs_at_its_settings():
+def test_report_grid_is_the_references_18_runs_at_its_settings():
     tasks = make_grid("report")
     assert len(tasks) == 18 and len({t.config_id for t in tasks}) == 18
     ids = {t.config_id for t in tasks}
@@ -55,7 +60,7 @@ def test_report_grid_is_the_reports_18_runs_at_its_settings():
         assert (c.init_std, c.lr, c.momentum, c.weight_decay, c.batch_size) == (0.01, 0.01, 0.9, 0.0, 100)
         assert (c.max_epochs, c.patience, c.monitor, c.margin, c.scaling) == (100, 10, "test_acc", 5.0, "course")
         # Measured (results/output_activation_check.md): the logits go to every loss.
-        assert c.output_activation is None and REPORT_OUTPUT_ACTIVATION[c.loss] is None
+        assert c.output_activation is None and REFERENCE_OUTPUT_ACTIVATION[c.loss] is None
         assert c.train_subset is None and c.test_subset is None and c.seed == 0
 
 
@@ -102,7 +107,7 @@ def test_every_grid_has_a_description():
 
 def test_worker_splits_equal_load_splits(mnist):
     config = TrainConfig(monitor="val_acc", val_size=500, train_subset=400, test_subset=300, seed=3)
-    ours, theirs = experiments._splits(config, mnist), load_splits(config, mnist)
+    ours, theirs = runner._splits(config, mnist), load_splits(config, mnist)
     assert set(ours) == set(theirs) == {"train", "val", "test"}
     for name in ours:
         for a, b in zip(ours[name], theirs[name]):
@@ -130,20 +135,20 @@ def test_tiny_grid_end_to_end_in_two_workers_writes_every_output(mnist, tmp_path
         for metric in ("test_acc", "test_loss", "train_acc", "train_loss"):
             for ext in ("png", "svg"):
                 assert (out / "figures" / f"mlp{depth}_{metric}.{ext}").stat().st_size > 1000
-    records = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
+    records = {p.stem: read_run(p) for p in (out / "runs").glob("*.json")}
     assert set(records) == {"mlp1-l2-relu-seed0", "mlp2-hinge-gelu-seed0"}
     for record in records.values():
-        assert record["status"] == "ok" and record["error"] is None
-        assert record["epochs_run"] == record["stop_epoch"] == 2
-        assert record["best_epoch"] in (1, 2)
-        assert record["best"]["test_acc"] == max(record["history"]["metrics"]["test_acc"])
-        assert record["final"] == {k: v[-1] for k, v in record["history"]["metrics"].items()}
-        assert len(record["history"]["metrics"]["train_seconds"]) == 2 and record["seconds_per_epoch"] > 0
-        assert record["config"]["train_subset"] == 300 and record["config"]["max_epochs"] == 2
+        assert record.status == "ok" and record.error is None
+        assert record.epochs_run == record.stop_epoch == 2
+        assert record.best_epoch in (1, 2)
+        assert record.best["test_acc"] == max(record.metric_curve("test_acc"))
+        assert record.final == {k: v[-1] for k, v in record.history.metrics.items()}
+        assert len(record.metric_curve("train_seconds")) == 2 and record.seconds_per_epoch > 0
+        assert record.config.train_subset == 300 and record.config.max_epochs == 2
         # The limits reached the BLAS inside the worker before numpy loaded.
-        assert record["versions"]["blas_threads_env"] == "1"
-        assert all(pool["num_threads"] == 1 for pool in record["versions"].get("blas_threads", []))
-        assert record["versions"]["numpy"] == np.__version__
+        assert record.versions["blas_threads_env"] == "1"
+        assert all(pool["num_threads"] == 1 for pool in record.versions.get("blas_threads", []))
+        assert record.versions["numpy"] == np.__version__
     rows = (out / "results.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["mlp1-l2-relu", "mlp2-hinge-gelu"]
     log = json.loads((out / "grid.json").read_text())["invocations"]
@@ -166,13 +171,13 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(mnist, tmp_path,
     before = (first.stat().st_mtime_ns, first.read_bytes())
 
     trained = []
-    real = experiments.train_task
-    monkeypatch.setattr(experiments, "train_task", lambda task, *a: trained.append(task.run_id) or real(task, *a))
+    real = runner.train_task
+    monkeypatch.setattr(runner, "train_task", lambda task, *a: trained.append(task.run_id) or real(task, *a))
     outcome = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
     assert outcome.skipped == [first.stem]
     assert sorted(trained) == sorted(outcome.trained) == sorted(t.run_id for t in tasks if t.run_id != first.stem)
     assert (first.stat().st_mtime_ns, first.read_bytes()) == before
-    assert all(read_run(run_path(tmp_path, t))["status"] == "ok" for t in tasks)
+    assert all(read_run(run_path(tmp_path, t)).status == "ok" for t in tasks)
     statuses = [inv["status"] for inv in json.loads((tmp_path / "grid.json").read_text())["invocations"]]
     assert statuses == ["interrupted", "complete"]
 
@@ -195,16 +200,14 @@ def test_diverging_and_failing_runs_are_recorded_and_the_grid_completes(mnist, t
     assert sorted(outcome.failed) == sorted([diverging.run_id, failing.run_id])
 
     record = read_run(run_path(tmp_path, diverging))
-    assert record["status"] == "diverged" and "diverged" in record["error"]
-    assert record["best"] is None and record["best_epoch"] is None
-    assert record["epochs_run"] == len(record["history"]["metrics"].get("epoch", []))
+    assert record.status == "diverged" and "diverged" in record.error
+    assert record.best is None and record.best_epoch is None
+    assert record.epochs_run == len(record.metric_curve("epoch"))
     record = read_run(run_path(tmp_path, failing))
-    assert record["status"] == "failed" and "no-such-dataset" in record["error"]
-    assert read_run(run_path(tmp_path, good))["status"] == "ok"
+    assert record.status == "failed" and "no-such-dataset" in record.error
+    assert read_run(run_path(tmp_path, good)).status == "ok"
 
     # The report step copes, and lists what did not finish.
-    from mlp_lab.report import load_results, results_markdown
-
     text = results_markdown(load_results(tmp_path))
     assert f"{diverging.run_id}: diverged" in text and f"{failing.run_id}: failed" in text
 
@@ -231,7 +234,7 @@ def test_an_unreadable_run_json_is_trained_again(mnist, tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text('{"status": "ok", "config": ')  # e.g. written by hand and cut off
     outcome = run_grid([task], tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
-    assert outcome.trained == [task.run_id] and read_run(path)["status"] == "ok"
+    assert outcome.trained == [task.run_id] and read_run(path).status == "ok"
 
 
 def test_config_ids_name_depth_loss_and_activation():
@@ -264,3 +267,30 @@ def test_cli_only_that_matches_nothing_is_a_one_line_error(tmp_path, capsys):
     assert main(["reproduce", "--only", "mlp9", "--out", str(tmp_path), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "no configuration of grid 'report' matches ['mlp9']" in err and err.count("\n") == 1
+
+
+def test_the_cli_offers_every_output_activation_the_engine_builds(capsys):
+    # identity once lacked from reproduce's choices while train accepted it: one list now, the engine's.
+    for command in (["train"], ["reproduce"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--output-activation", "swish"])
+        err = capsys.readouterr().err
+        assert "choose from 'none', 'same', 'sigmoid', 'relu', 'gelu', 'tanh', 'identity'" in err
+    assert {t.config.output_activation for t in make_grid("report", output_activation="identity")} == {"identity"}
+
+
+def test_blas_thread_limits_are_set_for_the_block_and_restored(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with blas_threads_in_environment(1):
+        assert all(os.environ[name] == "1" for name in BLAS_THREAD_ENV_VARS)
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert blas_thread_env(2) == {name: "2" for name in BLAS_THREAD_ENV_VARS}
+    with pytest.raises(ValueError, match="BLAS threads must be a whole number >= 1"):
+        blas_thread_env(0)
+
+
+def test_the_thread_variables_load_without_numpy():
+    # Scripts import them before numpy, so that the limits hold when numpy loads.
+    code = "import sys, mlp_lab.threads; assert 'numpy' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
+import dataclasses
+import hashlib
 import math
+import shutil
+import subprocess
+import sys
+import zipfile
 
 import matplotlib
 
@@ -13,11 +18,11 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from mlp_lab.cli import main  # noqa: E402
+from mlp_lab.records import RunRecord  # noqa: E402
+from mlp_lab.reference import SEED_RESULTS, SUMMARY, load_reference  # noqa: E402
 from mlp_lab.report import (  # noqa: E402
-    REFERENCE_CSV,
     conclusions,
     epochs_to_reach,
-    load_reference,
     load_results,
     plot_curves,
     plot_pair,
@@ -31,8 +36,8 @@ from tests._mnist import REPO  # noqa: E402
 REPORT = load_reference()
 
 
-def make_record(cid: str, seed: int, curves: dict[str, list[float]], *, status="ok", seconds=1.0) -> dict:
-    """A run record as experiments.train_task writes it; ``curves`` are per-epoch metrics (fractions)."""
+def make_record(cid: str, seed: int, curves: dict[str, list[float]], *, status="ok", seconds=1.0) -> RunRecord:
+    """A run record as the grid runner writes it; ``curves`` are per-epoch metrics (fractions)."""
     arch, loss, act = cid.split("-")
     epochs = len(curves["test_acc"])
     metrics = {"epoch": list(range(1, epochs + 1)), **curves,
@@ -42,16 +47,17 @@ def make_record(cid: str, seed: int, curves: dict[str, list[float]], *, status="
     def at(e):
         return None if e is None else {k: v[e - 1] for k, v in metrics.items()}
 
-    return {
+    return RunRecord.from_dict({
         "schema": 1, "run_id": f"{cid}-seed{seed}", "config_id": cid, "grid": "handmade", "seed": seed,
         "status": status, "error": None if status == "ok" else "training diverged: the loss became nan",
-        "config": {"architecture": arch, "activation": act, "loss": loss, "output_activation": None},
+        "config": {"architecture": arch, "activation": act, "loss": loss, "output_activation": None, "seed": seed},
         "history": {"config": {}, "metrics": metrics, "monitor": "test_acc", "best_epoch": best_epoch,
                     "stopped_early": False},
         "best_epoch": best_epoch, "stop_epoch": epochs, "epochs_run": epochs, "stopped_early": False,
         "best": at(best_epoch), "final": at(epochs),
         "seconds_per_epoch": seconds, "train_seconds": seconds * epochs, "wall_seconds": seconds * epochs + 1,
-    }
+        "started_at": None, "finished_at": None, "versions": None, "host": None,
+    })
 
 
 def curves(test_acc: list[float], test_loss: list[float] | None = None) -> dict[str, list[float]]:
@@ -68,7 +74,7 @@ def write_folder(path, records) -> None:
     runs = path / "runs"
     runs.mkdir(parents=True)
     for r in records:
-        (runs / f"{r['run_id']}.json").write_text(json.dumps(r))
+        r.save(runs / f"{r.run_id}.json")
 
 
 @pytest.fixture
@@ -181,14 +187,13 @@ def test_conclusions_on_the_reports_own_numbers():
 
 def test_conclusions_turn_when_the_numbers_do():
     records = report_numbers_as_runs()
-    for r in records:
-        if r["config_id"] == "mlp2-l2-sigmoid":  # Sigmoid+L2 now the best MLP2 model
-            for key in ("best", "final"):
-                r[key] = {**r[key], "test_acc": 0.99}
+    for i, r in enumerate(records):
+        if r.config_id == "mlp2-l2-sigmoid":  # Sigmoid+L2 now the best MLP2 model
+            records[i] = dataclasses.replace(r, best={**r.best, "test_acc": 0.99}, final={**r.final, "test_acc": 0.99})
     claims = conclusions(records)
     assert claims[6]["verdict"] == "partly confirmed"
     assert claims[0]["verdict"] == "partly confirmed"  # MLP2 Sigmoid+L2 is no longer below MLP1's
-    only_mlp1 = [r for r in records if r["config_id"].startswith("mlp1")]
+    only_mlp1 = [r for r in records if r.config_id.startswith("mlp1")]
     claims = conclusions(only_mlp1)
     assert claims[0]["verdict"] == "no data" and "lack the configurations" in claims[0]["evidence"]
 
@@ -199,7 +204,7 @@ def test_timing_table_and_epochs_to_reach():
     assert rows[(2, "gelu")]["seconds_per_epoch_mean"] == pytest.approx(3.9)
     assert rows[(1, "relu")]["runs"] == 6 and rows[(1, "relu")]["epochs_mean"] == 3
     assert epochs_to_reach(records[0]) is None  # MLP1 Sigmoid+L2 never reaches 97%
-    relu = next(r for r in records if r["config_id"] == "mlp1-hinge-relu")
+    relu = next(r for r in records if r.config_id == "mlp1-hinge-relu")
     assert epochs_to_reach(relu) == 2 and epochs_to_reach(relu, level=0.99) is None
 
 
@@ -227,13 +232,44 @@ def test_load_results_rejects_empty_and_foreign_folders(tmp_path):
         load_results(tmp_path)
 
 
-def test_reference_is_the_reports_table():
+#: sha256 of mlp_lab/reference/seed_results.csv, the reference's table as its authors published it.
+SEED_RESULTS_SHA256 = "27853d1e0d6ddf100bd5f5813720f8512badc118c0fd7b80919bef066004210c"
+
+
+def test_reference_is_the_published_table():
+    assert hashlib.sha256(SEED_RESULTS.read_bytes()).hexdigest() == SEED_RESULTS_SHA256
     assert len(REPORT) == 18
     assert REPORT["mlp1-l2-sigmoid"] == {"test_acc": 95.94, "test_loss": 0.0155, "train_acc": 96.22, "train_loss": 0.0156}
-    shared = REPO.parent / "shared" / "reference" / "seed_results.csv"
-    if shared.exists():  # the copy in the package must equal the report's file
-        assert load_reference(shared) == REPORT
-        assert shared.read_text().strip() == REFERENCE_CSV.strip()
+    assert REPORT["mlp2-hinge-gelu"] == {"test_acc": 98.31, "test_loss": 0.3664, "train_acc": 99.83, "train_loss": 0.0268}
+    assert "# The reference report" in SUMMARY.read_text()
+
+
+def test_a_reference_csv_laid_out_otherwise_is_refused(tmp_path):
+    bad = tmp_path / "ref.csv"
+    bad.write_text("depth,loss,activation,test_acc\n1,l2,relu,97.0\n")
+    with pytest.raises(ValueError, match="not laid out like seed_results.csv"):
+        load_reference(bad)
+    bad.write_text("hidden_layers,loss,activation,test_acc,test_loss,train_acc,train_loss\n")
+    with pytest.raises(ValueError, match="holds no rows"):
+        load_reference(bad)
+
+
+def test_the_built_package_ships_the_reference(tmp_path):
+    """pyproject's package-data puts mlp_lab/reference/ in the wheel, so an installed kit finds it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("mlp_core", "mlp_lab", "mlp_instructor"):
+        if (REPO / name).is_dir():  # the student release has no mlp_instructor
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        assert {"mlp_lab/reference/seed_results.csv", "mlp_lab/reference/REPORT_SUMMARY.md"} <= names
+        assert archive.read("mlp_lab/reference/seed_results.csv") == SEED_RESULTS.read_bytes()
 
 
 def test_cli_report_on_a_missing_folder(tmp_path, capsys):

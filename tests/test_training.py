@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mlp_core.losses import L2Loss, SoftmaxCrossEntropyLoss
+from mlp_core.losses import HingeLoss, L2Loss, SoftmaxCrossEntropyLoss
 from mlp_core.network import build_mlp
 from mlp_core.optim import SGD
 from mlp_core.training import (
@@ -158,12 +158,46 @@ def test_train_config_validation_names_the_field():
     assert TrainConfig().validate().lr == 0.01
     for field, value, match in [
         ("activation", "swish", "choose one of: sigmoid"), ("loss", "mse", "choose one of: l2"),
-        ("lr", 0.0, "learning rate"), ("batch_size", 0, "batch size"), ("momentum", 1.5, "momentum"),
+        ("lr", 0.0, "learning rate"), ("batch_size", 0, "batch_size"), ("momentum", 1.5, "momentum"),
         ("monitor", "acc", "monitor"), ("architecture", "mlp9", "architecture"),
-        ("output_activation", "soft", "output activation"),
+        ("output_activation", "soft", "output activation"), ("patience", 0, "patience"),
+        ("init_std", -0.1, "init_std"), ("max_epochs", 0, "max_epochs"), ("weight_decay", -1.0, "weight_decay"),
+        ("train_subset", 0, "train_subset"), ("val_size", 0, "val_size"), ("seed", -1, "seed"),
     ]:
         with pytest.raises(ValueError, match=match):
             TrainConfig(**{field: value}).validate()
+    with pytest.raises(ValueError, match="hinge margin"):
+        TrainConfig(loss="hinge", margin=0.0).validate()
     with pytest.raises(ValueError, match="unknown config keys"):
         TrainConfig.from_dict({"learning_rate": 0.1})
     assert TrainConfig.from_dict(TrainConfig(lr=0.5).to_dict()) == TrainConfig(lr=0.5)
+
+
+def test_train_config_says_what_the_engine_constructors_say():
+    """One check per setting: the config's message is the constructor's, word for word."""
+    params = build_mlp([4], "relu", input_size=3, num_classes=2).parameters()
+    cases = [
+        (dict(lr=0.0), lambda: SGD(params, lr=0.0)),
+        (dict(momentum=1.0), lambda: SGD(params, momentum=1.0)),
+        (dict(patience=0), lambda: EarlyStopping(0)),
+        (dict(batch_size=0), lambda: train(None, L2Loss(), None, blobs(10), batch_size=0, progress=False)),
+        (dict(init_std=-1.0), lambda: build_mlp("mlp1", init_std=-1.0)),
+        (dict(output_activation="soft"), lambda: build_mlp("mlp1", output_activation="soft")),
+        (dict(loss="hinge", margin=-1.0), lambda: HingeLoss(-1.0)),
+    ]
+    for fields, construct in cases:
+        with pytest.raises(ValueError) as from_config:
+            TrainConfig(**fields).validate()
+        with pytest.raises(ValueError) as from_constructor:
+            construct()
+        assert str(from_config.value) == str(from_constructor.value), fields
+
+
+def test_early_stopping_and_train_reject_bad_arguments():
+    with pytest.raises(ValueError, match="min_delta must be >= 0"):
+        EarlyStopping(3, "max", min_delta=-0.1)
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min'"):
+        EarlyStopping(3, "up")
+    model = build_mlp([4], "relu", input_size=8, num_classes=3)
+    with pytest.raises(ValueError, match="patience must be a whole number of epochs >= 1, got 0"):
+        train(model, L2Loss(), SGD(model.parameters()), blobs(30), blobs(30), patience=0, progress=False)

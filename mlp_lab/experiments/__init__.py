@@ -1,0 +1,52 @@
+"""Experiment grids: train many configurations in parallel, one JSON per run, resumable.
+
+    python -m mlp_core reproduce --grid report --seeds 3 --out results/report
+
+``grids``: a *grid* is a named list of :class:`~mlp_lab.config.TrainConfig` s
+(:data:`GRIDS`); with ``seeds=S`` every configuration is trained with seeds
+0..S-1, each (configuration, seed) one :class:`Task` (:func:`make_grid`).
+
+``runner``: :func:`run_grid` trains the tasks in worker processes and writes
+every finished run at once, atomically, as a
+:class:`~mlp_lab.records.RunRecord` to ``<out>/runs/<config-id>-seed<k>.json``
+(:func:`run_path`): its config, seed, status, per-epoch history, the metrics
+at the best and at the final epoch, the seconds per epoch and the library
+versions. Its ``status`` is ``"ok"``, ``"diverged"`` (the loss became NaN or
+infinite: the history up to then is kept) or ``"failed"`` (any other
+exception: the traceback is kept); a run that fails never stops the others.
+
+Resuming: a rerun skips every task whose JSON exists, is readable and has the
+same config, so an interrupted grid picks up where it stopped. Runs recorded as
+``diverged`` or ``failed`` are skipped too (they would fail the same way:
+training is deterministic given the seed) unless ``retry_failed=True``
+(``--retry-failed``), which trains them again. A JSON whose config differs from
+the task's is an error, never silently overwritten: use another output folder.
+
+Parallelism: ``workers`` processes (default ``os.cpu_count()``), started with
+the "spawn" method, each with ONE BLAS thread. The thread limits
+(:mod:`mlp_lab.threads`) are put into the environment before the workers
+start, so they hold when numpy loads in the worker (setting them inside a
+worker would be too late: importing mlp_core imports numpy). Two
+single-threaded workers on two cores are faster than one worker with two BLAS
+threads for these small matrices, and the per-epoch timings stay comparable
+(note that the workers share the memory bandwidth). Each worker loads the
+dataset once and keeps it for all its runs. ``workers=0`` trains in the
+calling process, one run after another (for debugging and tests; the BLAS
+threads are then whatever this process has).
+
+Every invocation that has runs to train is logged in ``<out>/grid.json``
+(command, seeds, runs trained / skipped, wall time, load average, machine),
+which is where the README's timings come from (``provenance``).
+
+``command``: the ``reproduce`` command line (imported by :mod:`mlp_lab.cli`
+only, so that the workers, which import this package, never load the report
+step and its matplotlib).
+"""
+
+from .grids import GRIDS, REFERENCE_OUTPUT_ACTIVATION, Task, config_id, make_grid, reference_configs
+from .runner import GridOutcome, run_grid, run_path, train_task
+
+__all__ = [
+    "GRIDS", "REFERENCE_OUTPUT_ACTIVATION", "GridOutcome", "Task", "config_id", "make_grid",
+    "reference_configs", "run_grid", "run_path", "train_task",
+]

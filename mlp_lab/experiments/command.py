@@ -1,0 +1,81 @@
+"""``python -m mlp_core reproduce``: train a named grid, then write its report."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from mlp_core.network import OUTPUT_ACTIVATIONS
+
+from ..argtypes import add_data_arguments, nonnegative_int, positive_int
+from ..report import write_report
+from .grids import GRIDS, make_grid
+from .runner import run_grid
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``reproduce`` command (see :mod:`mlp_lab.experiments`)."""
+    p = subparsers.add_parser(
+        "reproduce",
+        help="train a named grid of runs in parallel (resumable), then write the report",
+        description="Train every configuration of a grid with several seeds, in parallel worker "
+        "processes; each finished run is written to OUT/runs/<config-id>-seed<k>.json, and a "
+        "rerun skips the runs already there. Then writes the tables and figures (see `report`).",
+    )
+    p.add_argument("--grid", default="report", choices=list(GRIDS),
+                   help="; ".join(f"{name}: {desc}" for name, (desc, _) in GRIDS.items()))
+    p.add_argument("--seeds", type=positive_int, default=1,
+                   help="seeds per configuration: 0..SEEDS-1 (default 1); runs already done are skipped")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default results/<grid>[-<dataset> unless mnist][-validation])")
+    p.add_argument("--validation", action="store_true",
+                   help="early-stop on a held-out split of 10000 training samples instead of the test set")
+    p.add_argument("--workers", type=nonnegative_int, default=os.cpu_count() or 1,
+                   help=f"worker processes, one BLAS thread each (default {os.cpu_count()}); 0 = in this process")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="train runs recorded as diverged or failed again (default: keep and skip them)")
+    p.add_argument("--only", action="append", default=None, metavar="TEXT",
+                   help="keep only configurations whose id (e.g. mlp1-l2-relu) contains TEXT; repeatable")
+    p.add_argument("--output-activation", default=None, choices=list(OUTPUT_ACTIVATIONS),
+                   help="override the grid's output activation for every configuration")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the maximum epochs")
+    p.add_argument("--train-subset", type=positive_int, default=None, help="use only N training samples")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="use only N test samples")
+    add_data_arguments(p)
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (per-run lines only)")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def _overrides(args) -> dict:
+    """The TrainConfig fields the command line sets on every configuration of the grid."""
+    overrides: dict = {"dataset": args.dataset}
+    if args.output_activation is not None:
+        overrides["output_activation"] = None if args.output_activation == "none" else args.output_activation
+    for name, value in (("max_epochs", args.epochs), ("train_subset", args.train_subset),
+                        ("test_subset", args.test_subset)):
+        if value is not None:
+            overrides[name] = value
+    return overrides
+
+
+def cmd_reproduce(args) -> int:
+    def terminate(signum, frame):  # `kill` stops the grid the way Ctrl-C does
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    tasks = make_grid(args.grid, args.seeds, validation=args.validation, only=args.only, **_overrides(args))
+    suffix = ("" if args.dataset == "mnist" else f"-{args.dataset}") + ("-validation" if args.validation else "")
+    out = args.out or Path("results") / (args.grid + suffix)
+    n_configs = len({t.config_id for t in tasks})
+    print(f"grid {args.grid}: {n_configs} configurations x {args.seeds} seed(s) = {len(tasks)} runs -> {out}",
+          flush=True)
+    outcome = run_grid(tasks, out, workers=args.workers, data_dir=args.data_dir,
+                       retry_failed=args.retry_failed, progress=not args.no_progress, grid=args.grid)
+    print(f"trained {len(outcome.trained)} runs ({len(outcome.failed)} diverged or failed), "
+          f"skipped {len(outcome.skipped)} already done, in {outcome.wall_seconds:.0f} s", flush=True)
+    if not args.no_report:
+        for path in write_report(out):
+            print(f"wrote {path}")
+    return 0

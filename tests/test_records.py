@@ -1,0 +1,98 @@
+"""RunRecord: the run JSON as a type (tests/test_committed_results.py round-trips every committed run)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlp_core.training import History
+from mlp_lab.config import TrainConfig
+from mlp_lab.records import RUN_SCHEMA, RunRecord, load_results, read_run
+
+def history(test_acc: list[float], best_epoch: int | None, seconds: float = 2.0) -> History:
+    h = History(monitor="test_acc", best_epoch=best_epoch)
+    for epoch, acc in enumerate(test_acc, 1):
+        h.append({"epoch": epoch, "test_acc": acc, "test_loss": 1 - acc, "train_seconds": seconds * epoch})
+    return h
+
+
+def record(**changes) -> RunRecord:
+    fields = dict(run_id="mlp1-l2-relu-seed3", config_id="mlp1-l2-relu", grid="report",
+                  config=TrainConfig(loss="l2", seed=3), status="ok", error=None,
+                  history=history([0.9, 0.95, 0.93], best_epoch=2), wall_seconds=9.5,
+                  started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:10+00:00",
+                  versions={"numpy": "2"}, host="here")
+    fields.update(changes)
+    return RunRecord.from_history(**fields)
+
+
+def test_the_summary_fields_follow_from_the_history():
+    r = record()
+    assert (r.schema, r.seed, r.status, r.epochs_run, r.stop_epoch, r.best_epoch) == (RUN_SCHEMA, 3, "ok", 3, 3, 2)
+    assert r.best == {"epoch": 2, "test_acc": 0.95, "test_loss": pytest.approx(0.05), "train_seconds": 4.0}
+    assert r.final["test_acc"] == 0.93
+    assert r.seconds_per_epoch == 4.0 and r.train_seconds == 12.0
+    assert (r.depth, r.loss, r.activation) == (1, "l2", "relu")
+    assert r["status"] == r.get("status") == "ok" and r.get("nothing", 7) == 7
+    with pytest.raises(KeyError):
+        r["nothing"]
+    # Without early stopping the best epoch is the last one; a run that did not finish has none.
+    assert record(history=history([0.9, 0.95], best_epoch=None)).best_epoch == 2
+    diverged = record(status="diverged", error="training diverged", history=history([0.5], best_epoch=None))
+    assert diverged.best_epoch is None and diverged.best is None and diverged.final["test_acc"] == 0.5
+
+
+def test_a_run_whose_worker_died_has_no_epochs():
+    r = record(status="failed", error="BrokenProcessPool: killed", history=None, wall_seconds=None,
+               started_at=None, versions=None)
+    assert (r.epochs_run, r.stop_epoch, r.best, r.final, r.seconds_per_epoch) == (0, None, None, None, None)
+    assert r.train_seconds == 0.0 and r.stopped_early is False
+    assert RunRecord.from_json(r.to_json()) == r
+
+
+def test_json_round_trip_keeps_the_types(tmp_path):
+    r = record(config=TrainConfig(architecture=[64, 32], seed=3))
+    r.save(tmp_path / "r.json")
+    back = read_run(tmp_path / "r.json")
+    assert back == r and isinstance(back.config, TrainConfig) and isinstance(back.history, History)
+    assert back.depth == 2
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.pop("host"), r"missing keys \['host'\]"),
+        (lambda d: d.update(colour="blue"), r"unknown keys \['colour'\]"),
+        (lambda d: d.update(schema=2), "schema 2; this version reads schema 1"),
+        (lambda d: d.update(status="great"), "run status must be one of ok, diverged, failed"),
+        (lambda d: d["config"].update(learning_rate=1), "unknown config keys"),
+    ],
+)
+def test_a_malformed_record_says_what_is_wrong(change, message):
+    d = record().to_dict()
+    change(d)
+    with pytest.raises(ValueError, match=message):
+        RunRecord.from_dict(d)
+
+
+def test_read_run_retrains_a_cut_off_file_but_never_overwrites_a_foreign_record(tmp_path):
+    path = tmp_path / "r.json"
+    assert read_run(path) is None  # missing
+    path.write_text('{"status": "ok", "conf')
+    assert read_run(path) is None  # cut off: trained again
+    d = record().to_dict()
+    d["schema"] = 9
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="another --out folder"):
+        read_run(path)
+
+
+def test_load_results_names_the_file_that_is_not_a_record(tmp_path):
+    (tmp_path / "runs").mkdir()
+    record().save(tmp_path / "runs" / "a.json")
+    d = record().to_dict()
+    d["schema"] = 0
+    (tmp_path / "runs" / "b.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"b\.json: run record of schema 0"):
+        load_results(tmp_path)
