@@ -56,8 +56,14 @@ import statistics
 import sys
 import time
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)  # run from a checkout without installing the package
+
+# mlp_lab.threads imports no numpy: the thread limits can still be set before numpy loads (in main).
+from mlp_lab.threads import blas_thread_env  # noqa: E402
+
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
-HIDDEN = {"mlp1": [256], "mlp2": [512, 256]}
 INPUT_SIZE, NUM_CLASSES = 784, 10
 BATCH_SIZE, LR, MOMENTUM, INIT_STD = 100, 0.01, 0.9, 0.01
 FULL_SAMPLES, QUICK_SAMPLES = 60_000, 2_000
@@ -218,8 +224,10 @@ class TorchRunner:
         import torch
         from torch import nn
 
+        from mlp_core.network import hidden_sizes_for
+
         torch.manual_seed(0)
-        sizes = [INPUT_SIZE, *HIDDEN[arch], NUM_CLASSES]
+        sizes = [INPUT_SIZE, *hidden_sizes_for(arch), NUM_CLASSES]
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             linear = nn.Linear(n_in, n_out)
@@ -295,12 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         # Read by OpenBLAS / MKL / OpenMP when they load, so set before numpy is imported.
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if repo not in sys.path:
-        sys.path.insert(0, repo)  # run from a checkout without installing the package
+        os.environ.update(blas_thread_env(args.threads))
     import numpy as np
+    from mlp_core.network import hidden_sizes_for
 
     n_samples = QUICK_SAMPLES if args.quick else FULL_SAMPLES
     repeats = 1 if args.quick else args.repeats
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         theirs = median[config].get("torch")
         relu = median.get(f"{arch}-relu", {}).get("mlp_core")
         gelu_over_relu = ours / relu if activation == "gelu" and relu else None
-        gflop = gemm_flops(HIDDEN[arch], n_samples) / 1e9
+        gflop = gemm_flops(hidden_sizes_for(arch), n_samples) / 1e9
         cells = [
             config,
             f"{ours:.3f}",
@@ -371,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"measured peak: {peak:.1f} GFLOP/s ({peak_size}x{peak_size} float32 matmul, "
           f"median of {len(peak_times)}: {statistics.median(peak_times) * 1e3:.1f} ms)")
     if torch is not None:
-        for arch in HIDDEN:
+        for arch in dict.fromkeys(config.split("-")[0] for config in args.configs):
             relu, gelu = (median.get(f"{arch}-{a}", {}).get("torch") for a in ("relu", "gelu"))
             if relu and gelu:
                 print(f"torch GELU/ReLU, {arch}: {gelu / relu:.2f}")

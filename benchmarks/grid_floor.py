@@ -40,13 +40,14 @@ import sys
 import time
 from pathlib import Path
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"  # before numpy loads, as in the grid's workers
-
-import numpy as np  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from mlp_lab.threads import blas_thread_env  # noqa: E402 - imports no numpy
+
+os.environ.update(blas_thread_env(1))  # before numpy loads, as in the grid's workers
+
+import numpy as np  # noqa: E402
 
 from mlp_core.losses import get_loss  # noqa: E402
 from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
