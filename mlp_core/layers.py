@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._args import is_whole_number
+
 DEFAULT_DTYPE = np.float32
 
 
@@ -91,7 +93,7 @@ def check_linear_arguments(in_features: int, out_features: int, init_std: float)
     before anything is built.
     """
     for name, size in (("in_features", in_features), ("out_features", out_features)):
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        if not is_whole_number(size, 1):
             raise ValueError(
                 f"Linear sizes must be positive whole numbers, got {name}={size!r} "
                 f"(in_features={in_features!r}, out_features={out_features!r})"

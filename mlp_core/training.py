@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._args import is_whole_number
 from ._io import atomic_write_text
 from .losses import Loss
 from .network import Sequential
@@ -115,7 +116,7 @@ class EarlyStopping:
     @staticmethod
     def check_arguments(patience: int, mode: str = "max", min_delta: float = 0.0) -> None:
         """Raise ValueError unless patience is a whole number >= 1, mode 'max' or 'min', min_delta >= 0."""
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        if not is_whole_number(patience, 1):
             raise ValueError(f"patience must be a whole number of epochs >= 1, got {patience!r}")
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -206,9 +207,9 @@ def check_train_arguments(batch_size: int, max_epochs: int, patience: int | None
 
     ``train`` calls it; so does the lab's config, to fail before any data is loaded.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not is_whole_number(batch_size, 1):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    if isinstance(max_epochs, bool) or not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+    if not is_whole_number(max_epochs, 1):
         raise ValueError(f"max_epochs must be a whole number >= 1, got {max_epochs!r}")
     if monitor not in MONITORS:
         raise ValueError(f"monitor must be one of {', '.join(MONITORS)}; got {monitor!r}")

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from mlp_core._args import is_whole_number
 from mlp_core.data import load_dataset, subset, train_validation_split
 from mlp_core.losses import Loss, get_loss
 from mlp_core.network import Sequential, build_mlp, check_mlp_arguments
@@ -84,17 +85,14 @@ class TrainConfig:
         check_train_arguments(self.batch_size, self.max_epochs, self.patience, self.monitor)
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)
-            if value is not None and not _whole_number(value, minimum=1):
+            if value is not None and not is_whole_number(value, 1):
                 raise ValueError(f"{name} must be a whole number of samples >= 1 (or None for all), got {value!r}")
-        if not _whole_number(self.val_size, minimum=1):
+        if not is_whole_number(self.val_size, 1):
             raise ValueError(f"val_size must be a whole number of samples >= 1, got {self.val_size!r}")
-        if not _whole_number(self.seed, minimum=0):
+        if not is_whole_number(self.seed, 0):
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
         return self
 
-
-def _whole_number(value, minimum: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
 
 
 def load_splits(config: TrainConfig, folder: str | Path | None = None) -> dict[str, Split]:
