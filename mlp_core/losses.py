@@ -124,7 +124,7 @@ class HingeLoss(Loss):
     """
 
     def __init__(self, margin: float = 5.0):
-        if margin <= 0:
+        if not margin > 0:
             raise ValueError(f"hinge margin must be positive, got {margin}")
         self.margin = margin
 

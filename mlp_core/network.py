@@ -9,7 +9,7 @@ import numpy as np
 from .activations import ACTIVATIONS, get_activation
 from .layers import DEFAULT_DTYPE, Linear, Module, Parameter, check_linear_arguments
 
-#: Hidden-layer sizes of the two models of the reference (the report this course reproduces).
+#: Hidden-layer sizes of the two models of the reference (the report this kit reproduces).
 ARCHITECTURES: dict[str, list[int]] = {
     "mlp1": [256],  # Linear 784->256, act, Linear 256->10
     "mlp2": [512, 256],  # Linear 784->512, act, Linear 512->256, act, Linear 256->10

@@ -106,7 +106,7 @@ class RunRecord:
             started_at=started_at, finished_at=finished_at, versions=versions, host=host,
         )
 
-    # -- the parts of its configuration the report's tables are grouped by --
+    # -- the parts of its configuration the report step's tables are grouped by --
 
     @property
     def depth(self) -> int:

@@ -29,7 +29,7 @@ reference's.
 
 from ..records import load_results
 from ..reference import ACTIVATION_ORDER, LOSS_ORDER, METRICS, load_reference
-from .command import add_parser, write_report
+from .command import write_report
 from .conclusions import conclusions
 from .figures import ACTIVATION_COLOURS, LOSS_STYLES, mean_curve, plot_curves, plot_pair, write_figures
 from .tables import (
@@ -40,7 +40,7 @@ from .text import results_markdown, summary_markdown, timing_markdown
 
 __all__ = [
     "ACTIVATION_COLOURS", "ACTIVATION_ORDER", "ACTIVATION_TITLES", "LOSS_ORDER", "LOSS_STYLES", "LOSS_TITLES",
-    "METRICS", "METRIC_TITLES", "TOLERANCE_PP", "add_parser", "conclusions", "epochs_to_reach",
+    "METRICS", "METRIC_TITLES", "TOLERANCE_PP", "conclusions", "epochs_to_reach",
     "load_reference", "load_results", "mean_curve", "plot_curves", "plot_pair", "reference_agreement",
     "results_markdown", "summary_markdown", "summary_table", "timing_markdown", "timing_table",
     "write_figures", "write_report",

@@ -1,4 +1,4 @@
-"""The report's tables as rows: configurations beside the reference, best vs final epoch, timing.
+"""The report step's tables as rows: configurations beside the reference, best vs final epoch, timing.
 
 Accuracies are fractions in the run records and percentages in every row,
 like the reference's. Rows come in the reference's table order.

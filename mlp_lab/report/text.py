@@ -1,4 +1,4 @@
-"""The report's files as text: CSV tables and the Markdown of results.md, timing.md, summary.md.
+"""The report step's files as text: CSV tables and the Markdown of results.md, timing.md, summary.md.
 
 The committed tables in results/ are this module's output, byte for byte
 (``tests/test_committed_results.py``): a change of wording here is a change
