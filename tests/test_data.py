@@ -1,9 +1,9 @@
 """Tests of mlp_core.data: IDX parsing, finding/verifying/downloading, splits.
 
 The real-data tests use MNIST from the folder tests/_mnist.py finds ($MNIST_DIR,
-../shared/mnist, data/mnist) and skip only when it does not exist. Download
-tests run against a local HTTP server on 127.0.0.1; nothing here touches the
-internet.
+the cache data/mnist, or one download) and skip, saying how to get it, only when
+there is none. Download tests run against local HTTP servers on 127.0.0.1
+(good, corrupt, missing and silent mirrors); nothing here touches the internet.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from mlp_core.data import (
     subset,
     train_validation_split,
 )
-from tests._mnist import mnist_dir
+from mlp_core.data import registry
+from tests._mnist import find_mnist, require_mnist
 
 STEMS = [
     "train-images-idx3-ubyte",
@@ -51,12 +52,21 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-MNIST_DIR = mnist_dir()
-needs_mnist = pytest.mark.skipif(
-    not MNIST_DIR.is_dir(),
-    reason=f"MNIST folder {MNIST_DIR} does not exist (set MNIST_DIR to a folder holding "
-    "the four MNIST IDX files)",
-)
+@pytest.fixture(scope="session")
+def real_mnist() -> Path:
+    """The real MNIST folder, looked up before any test isolates the environment (session scope)."""
+    return require_mnist()
+
+
+#: For tests on the real MNIST: skipped (saying how to get it) when there is none.
+needs_mnist = pytest.mark.usefixtures("real_mnist")
+
+
+def mnist_folder() -> Path:
+    """The folder ``real_mnist`` found (only call it from a test marked ``needs_mnist``)."""
+    folder, why = find_mnist()
+    assert folder is not None, why
+    return folder
 
 
 def sha256(b: bytes) -> str:
@@ -75,7 +85,9 @@ def _isolate(monkeypatch, tmp_path):
     """No test sees the user's env vars or writes to the repo's data/ cache."""
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "DEFAULT_CACHE_DIR", tmp_path / "default-cache")
+    monkeypatch.delenv("MNIST_MIRRORS", raising=False)
+    monkeypatch.delenv("FASHION_MNIST_MIRRORS", raising=False)
+    monkeypatch.setattr(registry, "DEFAULT_CACHE_DIR", tmp_path / "default-cache")
     # Any real mirror in the registry would be an internet access: forbid.
     for name, info in list(DATASETS.items()):
         monkeypatch.setitem(
@@ -213,20 +225,18 @@ def test_scalings_values():
 
 
 @pytest.fixture(scope="module")
-def mnist_course():
+def mnist_course(real_mnist):
     """(train, test) loaded through the MNIST_DIR environment variable, course scaling."""
-    if not MNIST_DIR.is_dir():
-        pytest.skip(f"MNIST folder {MNIST_DIR} does not exist")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MNIST_DIR", str(MNIST_DIR))
-        mp.setattr(data, "DEFAULT_CACHE_DIR", Path("/nonexistent-cache"))
+        mp.setenv("MNIST_DIR", str(real_mnist))
+        mp.setattr(registry, "DEFAULT_CACHE_DIR", Path("/nonexistent-cache"))
         return load_dataset("mnist", download=False)
 
 
 @needs_mnist
 def test_mnist_via_env_var(monkeypatch, mnist_course):
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
-    assert locate_dataset("mnist", download=False) == MNIST_DIR
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
+    assert locate_dataset("mnist", download=False) == mnist_folder()
     train, test = mnist_course
     assert isinstance(train, Dataset) and isinstance(test, Dataset)
     assert train.images.shape == (60000, 784) and test.images.shape == (10000, 784)
@@ -247,7 +257,7 @@ def test_mnist_labels_and_course_range(mnist_course):
         assert ds.images.min() == np.float32(-128 / 255)
         assert ds.images.max() == np.float32(127 / 255)
     # Rows are the 28x28 images flattened row by row (C order), pixel for pixel.
-    raw = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    raw = read_idx(mnist_folder() / "t10k-images-idx3-ubyte.gz")
     assert raw.shape == (10000, 28, 28)
     expected = ((raw[:50].reshape(50, 784) - 128.0) / 255).astype(np.float32)
     np.testing.assert_array_equal(test.images[:50], expected)
@@ -259,7 +269,7 @@ def test_mnist_labels_and_course_range(mnist_course):
 
 @needs_mnist
 def test_mnist_unit_scaling(mnist_course):
-    train, test = load_mnist(MNIST_DIR, scaling="unit")
+    train, test = load_mnist(mnist_folder(), scaling="unit")
     assert train.images.dtype == np.float32
     assert train.images.min() == 0.0 and train.images.max() == 1.0
     assert test.images.min() == 0.0 and test.images.max() == 1.0
@@ -274,7 +284,7 @@ def _copy_mnist(dst: Path, stems=STEMS, *, decompress=(), copy=False) -> Path:
     decompressed copies for the stems in ``decompress``."""
     dst.mkdir(parents=True, exist_ok=True)
     for s in stems:
-        src = MNIST_DIR / (s + ".gz")
+        src = mnist_folder() / (s + ".gz")
         if s in decompress:
             (dst / s).write_bytes(gzip.decompress(src.read_bytes()))
         elif copy:
@@ -290,9 +300,9 @@ def test_folder_argument_beats_env_var(monkeypatch, tmp_path):
     empty.mkdir()
     # Env var names an empty folder; the argument wins.
     monkeypatch.setenv("MNIST_DIR", str(empty))
-    assert locate_dataset("mnist", MNIST_DIR, download=False) == MNIST_DIR
+    assert locate_dataset("mnist", mnist_folder(), download=False) == mnist_folder()
     # Env var names the good folder; an empty argument folder still wins (and fails).
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
     with pytest.raises(DataError) as e:
         locate_dataset("mnist", empty)
     assert str(empty) in str(e.value) and "train-images-idx3-ubyte" in str(e.value)
@@ -333,7 +343,7 @@ def test_explicit_folder_does_not_exist(tmp_path):
 def _corrupt_labels(dst_dir: Path) -> tuple[Path, str]:
     """Copy of MNIST with one flipped label byte in t10k-labels (re-gzipped)."""
     folder = _copy_mnist(dst_dir, STEMS[:3])
-    raw = bytearray(gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw = bytearray(gzip.decompress((mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     raw[100] ^= 0x01
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
     return folder, sha256(bytes(raw))
@@ -352,7 +362,7 @@ def test_corrupted_file_refused(tmp_path):
 
 @needs_mnist
 def test_truncated_files_refused(tmp_path):
-    raw = gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    raw = gzip.decompress((mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes())
     # Plain file cut short.
     folder = _copy_mnist(tmp_path / "trunc", STEMS[:3])
     (folder / "t10k-labels-idx1-ubyte").write_bytes(raw[:5000])
@@ -363,7 +373,7 @@ def test_truncated_files_refused(tmp_path):
     assert MNIST_SHA["t10k-labels-idx1-ubyte"] in msg and sha256(raw[:5000]) in msg
     # A .gz cut short: the gzip stream ends early.
     (folder / "t10k-labels-idx1-ubyte").unlink()
-    gz = (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    gz = (mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes()
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gz[:2000])
     with pytest.raises(DataError) as e:
         load_mnist(folder)
@@ -375,7 +385,7 @@ def test_truncated_files_refused(tmp_path):
 @needs_mnist
 def test_verification_cache_notices_changed_file(tmp_path):
     folder = _copy_mnist(tmp_path / "changing", STEMS[:3])
-    shutil.copy(MNIST_DIR / "t10k-labels-idx1-ubyte.gz", folder)
+    shutil.copy(mnist_folder() / "t10k-labels-idx1-ubyte.gz", folder)
     locate_dataset("mnist", folder)  # verified and remembered
     p = folder / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(p.read_bytes()))
@@ -389,9 +399,9 @@ def test_verification_cache_notices_changed_file(tmp_path):
 
 @needs_mnist
 def test_describe_dataset(monkeypatch):
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
     text = describe_dataset("mnist")
-    assert str(MNIST_DIR) in text and "MNIST_DIR" in text
+    assert str(mnist_folder()) in text and "MNIST_DIR" in text
     for s in STEMS:
         line = next(l for l in text.splitlines() if s in l)
         assert MNIST_SHA[s] in line and line.rstrip().endswith("OK")
@@ -437,7 +447,7 @@ class _Mirrors:
 def http_mirrors(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
-    if MNIST_DIR.is_dir():
+    if find_mnist()[0] is not None:
         good = _copy_mnist(root / "good")
         bad = _copy_mnist(root / "bad", STEMS[:3])
         raw = bytearray(gzip.decompress((good / "t10k-labels-idx1-ubyte.gz").read_bytes()))
@@ -475,7 +485,8 @@ def test_download_falls_through_to_working_mirror(tmp_path, http_mirrors, closed
     _no_partials(folder)
     assert "downloading" in capsys.readouterr().err
     # Once a mirror worked, the dead ones are not asked again for the other files.
-    assert [r for r in http_mirrors.requests if r.startswith("/missing/")] == ["/missing/" + STEMS[0] + ".gz"]
+    # The smallest file is asked for first.
+    assert [r for r in http_mirrors.requests if r.startswith("/missing/")] == ["/missing/t10k-labels-idx1-ubyte.gz"]
     # Second run: everything is cached, no request is made.
     before = len(http_mirrors.requests)
     _, test = load_dataset("mnist", cache_dir=cache, mirrors=mirrors)
@@ -486,7 +497,7 @@ def test_download_falls_through_to_working_mirror(tmp_path, http_mirrors, closed
 @needs_mnist
 def test_download_default_cache_and_partial_cache(tmp_path, http_mirrors):
     # Default cache dir (patched to tmp by the autouse fixture) with one file already there.
-    cache = data.DEFAULT_CACHE_DIR / "mnist"
+    cache = registry.DEFAULT_CACHE_DIR / "mnist"
     _copy_mnist(cache, ["train-images-idx3-ubyte"])
     locate_dataset("mnist", mirrors=[http_mirrors.url("good")])
     fetched = sorted(Path(r).name for r in http_mirrors.requests)
