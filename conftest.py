@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._mnist import find_mnist, in_ci, notebook_needs_mnist, skip_reason
+from tests._mnist import SKIP_REASON, find_mnist, in_ci, notebook_needs_mnist, summary_line
 
 os.environ.setdefault("MLP_NOTEBOOK_QUICK", "1")
 
@@ -30,14 +30,10 @@ def pytest_collection_modifyitems(config, items):
             needs[path] = notebook_needs_mnist(path)
         if not needs[path] or in_ci():
             continue
-        folder, why = find_mnist()
-        if folder is None:
-            item.add_marker(pytest.mark.skip(reason=skip_reason(why)))
+        if find_mnist()[0] is None:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
 def pytest_terminal_summary(terminalreporter):
     if find_mnist.cache_info().currsize:  # only if something looked for MNIST
-        folder, why = find_mnist()
-        terminalreporter.write_line(
-            f"real MNIST: {folder}" if folder is not None else f"real MNIST: none. {skip_reason(why)}"
-        )
+        terminalreporter.write_line(summary_line())

@@ -29,9 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 #: Seconds a mirror may stay silent during the session's one download attempt.
 SESSION_TIMEOUT = 10.0
 
-HOW_TO_GET_MNIST = (
-    "get it with `python -m mlp_core data` (downloads into data/; add --mirror URL for your own "
-    "mirror), or set MNIST_DIR to a folder holding the four IDX files (README: 'MNIST offline')"
+#: The skip reason of everything that needs MNIST when there is none (short: pytest prints
+#: it once per skipped test; why is said once, in the "real MNIST:" line at the end).
+SKIP_REASON = (
+    "no real MNIST (see 'real MNIST:' below); get it with `python -m mlp_core data` "
+    "[--mirror URL], or set MNIST_DIR to a folder holding the four files"
 )
 
 #: Calls that load MNIST (the loader's entry points and the lab functions that train on it).
@@ -56,9 +58,17 @@ def find_mnist() -> tuple[Path | None, str]:
         return None, lines[0] + (f" (first: {first_try})" if first_try else "")
 
 
-def skip_reason(why: str) -> str:
-    """The one line printed for everything skipped for want of MNIST."""
-    return f"real MNIST not available: {why}. To run these, {HOW_TO_GET_MNIST}."
+def summary_line() -> str:
+    """The line closing the session: where MNIST was found, or why not and how to get it."""
+    folder, why = find_mnist()
+    if folder is not None:
+        return f"real MNIST: {folder}"
+    return (
+        f"real MNIST: none, so the tests and notebooks that need it were skipped. {why}. To get it: "
+        "`python -m mlp_core data` downloads it into data/ (add --mirror URL, or set MNIST_MIRRORS, "
+        "for your own mirror), or set MNIST_DIR to a folder holding the four IDX files, or download "
+        "them by hand into data/mnist/ (README: 'MNIST offline, or from a local folder')."
+    )
 
 
 def require_mnist() -> Path:
@@ -66,8 +76,8 @@ def require_mnist() -> Path:
     folder, why = find_mnist()
     if folder is None:
         if in_ci():
-            pytest.fail(f"CI must provide MNIST: {skip_reason(why)}", pytrace=False)
-        pytest.skip(skip_reason(why))
+            pytest.fail(f"CI must provide MNIST: {why}", pytrace=False)
+        pytest.skip(SKIP_REASON)
     return folder
 
 

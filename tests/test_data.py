@@ -12,10 +12,12 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -37,7 +39,9 @@ from mlp_core.data import (
     train_validation_split,
 )
 from mlp_core.data import registry
-from tests._mnist import find_mnist, require_mnist
+from mlp_lab.cli import build_parser
+from mlp_lab.cli import main as cli_main
+from tests._mnist import find_mnist, notebook_needs_mnist, require_mnist
 
 STEMS = [
     "train-images-idx3-ubyte",
@@ -85,8 +89,9 @@ def _isolate(monkeypatch, tmp_path):
     """No test sees the user's env vars or writes to the repo's data/ cache."""
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    monkeypatch.delenv("MNIST_MIRRORS", raising=False)
-    monkeypatch.delenv("FASHION_MNIST_MIRRORS", raising=False)
+    # set, not deleted, so that what use_mirrors (--mirror) writes is undone after each test
+    monkeypatch.setenv("MNIST_MIRRORS", "")
+    monkeypatch.setenv("FASHION_MNIST_MIRRORS", "")
     monkeypatch.setattr(registry, "DEFAULT_CACHE_DIR", tmp_path / "default-cache")
     # Any real mirror in the registry would be an internet access: forbid.
     for name, info in list(DATASETS.items()):
@@ -556,6 +561,113 @@ def test_corrupt_cache_file_refused(tmp_path):
     msg = str(e.value)
     assert actual in msg and MNIST_SHA["t10k-labels-idx1-ubyte"] in msg
     assert "cache" in msg and str(folder / "t10k-labels-idx1-ubyte.gz") in msg
+
+
+@pytest.fixture
+def silent_url():
+    """A server that accepts connections and never answers (a mirror that hangs)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)  # the kernel completes the handshakes; nobody ever reads or writes
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/mnist/"
+    s.close()
+
+
+@needs_mnist
+def test_user_mirrors_first_then_builtin(tmp_path, http_mirrors, closed_port_url, monkeypatch, silent_url):
+    """MNIST_MIRRORS comes before the built-in mirrors; a silent one and a corrupt one are passed over."""
+    info = DATASETS["mnist"]
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(info, mirrors=(http_mirrors.url("good"),)))
+    monkeypatch.setenv("MNIST_MIRRORS", f"{silent_url}, {http_mirrors.url('bad')} {closed_port_url}")
+    assert data.mirror_urls(DATASETS["mnist"]) == [
+        silent_url, http_mirrors.url("bad"), closed_port_url, http_mirrors.url("good"),
+    ]
+    start = time.monotonic()
+    folder = locate_dataset("mnist", cache_dir=tmp_path, timeout=0.5)
+    assert time.monotonic() - start < 10  # the silent mirror cost about 0.5 s, not 30
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    assert sha256(gzip.decompress(labels.read_bytes())) == MNIST_SHA["t10k-labels-idx1-ubyte"]
+    assert http_mirrors.requests[:2] == ["/bad/t10k-labels-idx1-ubyte.gz", "/good/t10k-labels-idx1-ubyte.gz"]
+    _no_partials(folder)
+
+
+def test_mirrors_only_never_asks_the_builtin_ones(tmp_path, closed_port_url, monkeypatch):
+    monkeypatch.setenv("MNIST_MIRRORS", f"{closed_port_url} only")
+    assert data.mirror_urls(DATASETS["mnist"]) == [closed_port_url]
+    with pytest.raises(DataError) as e:
+        locate_dataset("mnist", cache_dir=tmp_path, timeout=2)
+    tried = [line for line in str(e.value).splitlines() if line.startswith("  - ")]
+    assert len(tried) == 1 and closed_port_url in tried[0]  # not the built-in http://127.0.0.1:9/
+    monkeypatch.setenv("MNIST_MIRRORS", "only")
+    with pytest.raises(DataError, match="no mirror to try"):
+        locate_dataset("mnist", cache_dir=tmp_path, timeout=2)
+
+
+def test_silent_mirror_times_out_and_every_way_out_is_named(tmp_path, silent_url, closed_port_url):
+    start = time.monotonic()
+    with pytest.raises(DataError) as e:
+        locate_dataset("mnist", cache_dir=tmp_path, mirrors=[silent_url, closed_port_url], timeout=0.5)
+    assert time.monotonic() - start < 5
+    msg = str(e.value)
+    lines = msg.splitlines()
+    # what was tried, one line per URL with the reason
+    assert any(silent_url + "t10k-labels-idx1-ubyte.gz: no answer within 0.5 s" in line for line in lines)
+    assert any(closed_port_url + "t10k-labels-idx1-ubyte.gz: " in line and "refused" in line.lower() for line in lines)
+    # the three ways out: a local folder, a mirror, by hand with the exact file names and the place
+    assert "MNIST_DIR=" in msg and "--data-dir" in msg
+    assert "MNIST_MIRRORS=" in msg and "--mirror URL" in msg
+    assert "by hand" in msg and str(tmp_path / "mnist") in msg
+    for s in STEMS:
+        assert s + ".gz" in msg
+    _no_partials(tmp_path / "mnist")
+
+
+@pytest.mark.parametrize("text", ["ftp://example.org/mnist/", "mirror.example.org/mnist", "http://a/ nope"])
+def test_bad_mirror_setting_is_refused(text, monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_MIRRORS", text)
+    with pytest.raises(DataError, match="MNIST_MIRRORS.*is not a mirror URL"):
+        locate_dataset("mnist", cache_dir=tmp_path)
+
+
+def test_mirror_option_of_the_command_line(monkeypatch):
+    monkeypatch.setenv("MNIST_MIRRORS", "http://from-env.example/")
+    for command in ("data", "train", "reproduce"):
+        monkeypatch.setenv("MNIST_MIRRORS", "http://from-env.example/")
+        args = build_parser().parse_args(
+            [command, "--mirror", "http://a.example/mnist", "--mirror", "https://b.example/"]
+        )
+        assert args.mirror == ["http://a.example/mnist", "https://b.example/"] and not args.mirror_only
+        assert os.environ["MNIST_MIRRORS"] == "http://a.example/mnist/ https://b.example/ http://from-env.example/"
+        assert data.mirror_urls(DATASETS["mnist"])[:3] == os.environ["MNIST_MIRRORS"].split()
+    monkeypatch.setenv("FASHION_MNIST_MIRRORS", "http://from-env.example/")
+    build_parser().parse_args(["data", "--mirror-only", "--mirror", "http://c.example/"])
+    assert data.mirror_urls(DATASETS["fashion-mnist"]) == ["http://c.example/", "http://from-env.example/"]
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["train", "--mirror", "not-a-url"])
+    assert e.value.code == 2
+
+
+@needs_mnist
+def test_data_command_downloads_from_the_mirror_given(http_mirrors, capsys):
+    assert cli_main(["data", "--mirror", http_mirrors.url("good"), "--mirror-only"]) == 0
+    out = capsys.readouterr()
+    assert str(registry.DEFAULT_CACHE_DIR / "mnist") in out.out and "6742" in out.out
+    assert out.err.count("downloading " + http_mirrors.url("good")) == 4
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    cells = [{"cell_type": "code", "source": src.splitlines(True), "metadata": {}, "outputs": [],
+              "execution_count": None} for src in sources]
+    cells.append({"cell_type": "markdown", "source": ["load_mnist() in prose does not count"], "metadata": {}})
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_notebooks_that_load_mnist_are_recognised(tmp_path):
+    assert notebook_needs_mnist(_notebook(tmp_path / "a.ipynb", "import numpy as np", "train, test = load_mnist()"))
+    assert notebook_needs_mnist(_notebook(tmp_path / "b.ipynb", "splits = load_splits(config)"))
+    assert notebook_needs_mnist(_notebook(tmp_path / "c.ipynb", "print(data.describe_dataset ('mnist'))"))
+    assert not notebook_needs_mnist(_notebook(tmp_path / "d.ipynb", "from mlp_core import ReLU", "ReLU()"))
 
 
 # --------------------------------------------------------------------------- #
