@@ -32,7 +32,7 @@ SESSION_TIMEOUT = 10.0
 #: The skip reason of everything that needs MNIST when there is none (short: pytest prints
 #: it once per skipped test; why is said once, in the "real MNIST:" line at the end).
 SKIP_REASON = (
-    "no real MNIST (see 'real MNIST:' below); get it with `python -m mlp_core data` "
+    "no real MNIST (see the line 'real MNIST:' above the summary); get it with `python -m mlp_core data` "
     "[--mirror URL], or set MNIST_DIR to a folder holding the four files"
 )
 
@@ -55,7 +55,8 @@ def find_mnist() -> tuple[Path | None, str]:
     except DataError as exc:
         lines = str(exc).splitlines()
         first_try = next((line.strip(" -") for line in lines[1:] if line.startswith("  - ")), "")
-        return None, lines[0] + (f" (first: {first_try})" if first_try else "")
+        head = lines[0].removesuffix(" Tried each mirror in turn:").rstrip(".")
+        return None, head + (f" (first mirror tried: {first_try})" if first_try else "")
 
 
 def summary_line() -> str:
