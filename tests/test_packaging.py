@@ -76,7 +76,8 @@ def test_binder_files_are_valid_and_use_the_constraints():
 
 
 def test_ci_and_the_quick_start_install_with_the_constraints():
-    assert "-c constraints.txt" in (REPO / ".ci" / "run").read_text()
+    ci = REPO / ".ci" / "run"  # the instructor's CI; the student release has none
+    assert not ci.exists() or "-c constraints.txt" in ci.read_text()
     readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "pip install -c constraints.txt -e" in quick_start
