@@ -5,9 +5,10 @@ each notebook's ``parameters`` cell reads ``MLP_NOTEBOOK_QUICK``, and the kernel
 nbval starts inherit this process's environment. ``setdefault`` keeps an explicit
 choice: ``MLP_NOTEBOOK_QUICK=0 pytest --nbval-lax notebooks/`` runs them at full size.
 
-Notebooks that load MNIST are skipped, every cell, with one line saying how to
-get it, when the real MNIST cannot be had (tests/_mnist.py: $MNIST_DIR, the
-cache data/mnist, or one short download); under CI they run and fail instead.
+Notebooks that load MNIST (every cell) and the tests that need it are skipped,
+with one short line per file and one closing line saying why and how to get
+it, when the real MNIST cannot be had (tests/_mnist.py: $MNIST_DIR, the cache
+data/mnist, or one short download); under CI they run and fail instead.
 """
 
 import os
@@ -21,6 +22,10 @@ os.environ.setdefault("MLP_NOTEBOOK_QUICK", "1")
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip every cell of a notebook that loads MNIST when there is none (by marker: pytest folds
+    the skips into one line per notebook). Tests skip in require_mnist(), folded into one line."""
+    if in_ci():
+        return
     needs: dict[Path, bool] = {}
     for item in items:
         path = Path(str(item.path))
@@ -28,9 +33,7 @@ def pytest_collection_modifyitems(config, items):
             continue
         if path not in needs:
             needs[path] = notebook_needs_mnist(path)
-        if not needs[path] or in_ci():
-            continue
-        if find_mnist()[0] is None:
+        if needs[path] and find_mnist()[0] is None:
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 

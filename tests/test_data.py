@@ -9,6 +9,7 @@ there is none. Download tests run against local HTTP servers on 127.0.0.1
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import http.server
@@ -56,21 +57,20 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-@pytest.fixture(scope="session")
-def real_mnist() -> Path:
-    """The real MNIST folder, looked up before any test isolates the environment (session scope)."""
-    return require_mnist()
+def needs_mnist(test):
+    """For tests on the real MNIST: skipped (by require_mnist, in one folded line) when there is none."""
 
+    @functools.wraps(test)
+    def run_with_mnist(*args, **kwargs):
+        require_mnist()
+        return test(*args, **kwargs)
 
-#: For tests on the real MNIST: skipped (saying how to get it) when there is none.
-needs_mnist = pytest.mark.usefixtures("real_mnist")
+    return run_with_mnist
 
 
 def mnist_folder() -> Path:
-    """The folder ``real_mnist`` found (only call it from a test marked ``needs_mnist``)."""
-    folder, why = find_mnist()
-    assert folder is not None, why
-    return folder
+    """The real MNIST folder (only call it from a test marked ``needs_mnist``)."""
+    return require_mnist()
 
 
 def sha256(b: bytes) -> str:
@@ -87,6 +87,7 @@ def idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
     """No test sees the user's env vars or writes to the repo's data/ cache."""
+    find_mnist()  # where the real MNIST is, looked up once per session before the environment is hidden
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
     # set, not deleted, so that what use_mirrors (--mirror) writes is undone after each test
@@ -230,10 +231,13 @@ def test_scalings_values():
 
 
 @pytest.fixture(scope="module")
-def mnist_course(real_mnist):
-    """(train, test) loaded through the MNIST_DIR environment variable, course scaling."""
+def mnist_course():
+    """(train, test) loaded through the MNIST_DIR environment variable, course scaling; None without MNIST."""
+    folder = find_mnist()[0]
+    if folder is None:
+        return None  # the test, marked needs_mnist, skips
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MNIST_DIR", str(real_mnist))
+        mp.setenv("MNIST_DIR", str(folder))
         mp.setattr(registry, "DEFAULT_CACHE_DIR", Path("/nonexistent-cache"))
         return load_dataset("mnist", download=False)
 
