@@ -182,6 +182,7 @@ def download_missing(
     first for the remaining files. DataError listing every URL tried and why,
     and the ways out, when a file cannot be had from any mirror.
     """
+    created = not cache.exists()
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -195,6 +196,8 @@ def download_missing(
         tried: list[str] = []
         result = download_file(info, stem, cache, urls, timeout, tried)
         if result is None:
+            if created and not any(cache.iterdir()):
+                cache.rmdir()  # leave no empty cache folder behind after a failed first download
             listing = "\n".join(f"  - {line}" for line in tried) or (
                 f"  (no mirror to try: {info.mirrors_env_var} says '{MIRRORS_ONLY}' but names none)"
             )
