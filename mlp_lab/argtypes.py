@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlp_core.data import DATASETS
+from mlp_core.data import DATASETS, DataError, use_mirrors
 from mlp_core.network import ARCHITECTURES
 
 EXIT_USAGE = 2
@@ -71,8 +71,38 @@ def existing_dir(text: str) -> Path:
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--dataset, --data-dir, and the mirrors a download tries first (--mirror, --mirror-only).
+
+    The mirrors go into the data sets' environment variables (``MNIST_MIRRORS``...)
+    as the arguments are read, so the loader finds them in this process and in
+    the worker processes it starts (see :func:`mlp_core.data.use_mirrors`).
+    """
+
+    class MirrorAction(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            urls = list(getattr(namespace, "mirror", None) or [])
+            only = bool(getattr(namespace, "mirror_only", False))
+            if option_string == "--mirror-only":
+                only = True
+            else:
+                urls.append(values)
+            try:
+                use_mirrors(urls, only=only)
+            except DataError as exc:
+                parser.error(str(exc))
+            namespace.mirror, namespace.mirror_only = urls, only
+
     p.add_argument("--dataset", default="mnist", choices=list(DATASETS), help="which dataset (default mnist)")
     p.add_argument(
         "--data-dir", type=existing_dir, default=None,
         help="folder with the IDX files (default: $MNIST_DIR / $FASHION_MNIST_DIR, then data/, then download)",
+    )
+    p.add_argument(
+        "--mirror", action=MirrorAction, default=[], metavar="URL",
+        help="base URL of a mirror to download from before the built-in ones (repeatable; "
+        "adds to $MNIST_MIRRORS / $FASHION_MNIST_MIRRORS); files are checked against their SHA-256",
+    )
+    p.add_argument(
+        "--mirror-only", action=MirrorAction, nargs=0, default=False,
+        help="download only from the --mirror URLs (and $MNIST_MIRRORS), never the built-in mirrors",
     )

@@ -1,21 +1,24 @@
 """Tests of mlp_core.data: IDX parsing, finding/verifying/downloading, splits.
 
 The real-data tests use MNIST from the folder tests/_mnist.py finds ($MNIST_DIR,
-../shared/mnist, data/mnist) and skip only when it does not exist. Download
-tests run against a local HTTP server on 127.0.0.1; nothing here touches the
-internet.
+the cache data/mnist, or one download) and skip, saying how to get it, only when
+there is none. Download tests run against local HTTP servers on 127.0.0.1
+(good, corrupt, missing and silent mirrors); nothing here touches the internet.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -36,7 +39,10 @@ from mlp_core.data import (
     subset,
     train_validation_split,
 )
-from tests._mnist import mnist_dir
+from mlp_core.data import registry
+from mlp_lab.cli import build_parser
+from mlp_lab.cli import main as cli_main
+from tests._mnist import find_mnist, notebook_needs_mnist, require_mnist
 
 STEMS = [
     "train-images-idx3-ubyte",
@@ -51,12 +57,20 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-MNIST_DIR = mnist_dir()
-needs_mnist = pytest.mark.skipif(
-    not MNIST_DIR.is_dir(),
-    reason=f"MNIST folder {MNIST_DIR} does not exist (set MNIST_DIR to a folder holding "
-    "the four MNIST IDX files)",
-)
+def needs_mnist(test):
+    """For tests on the real MNIST: skipped (by require_mnist, in one folded line) when there is none."""
+
+    @functools.wraps(test)
+    def run_with_mnist(*args, **kwargs):
+        require_mnist()
+        return test(*args, **kwargs)
+
+    return run_with_mnist
+
+
+def mnist_folder() -> Path:
+    """The real MNIST folder (only call it from a test marked ``needs_mnist``)."""
+    return require_mnist()
 
 
 def sha256(b: bytes) -> str:
@@ -73,9 +87,13 @@ def idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
     """No test sees the user's env vars or writes to the repo's data/ cache."""
+    find_mnist()  # where the real MNIST is, looked up once per session before the environment is hidden
     monkeypatch.delenv("MNIST_DIR", raising=False)
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "DEFAULT_CACHE_DIR", tmp_path / "default-cache")
+    # set, not deleted, so that what use_mirrors (--mirror) writes is undone after each test
+    monkeypatch.setenv("MNIST_MIRRORS", "")
+    monkeypatch.setenv("FASHION_MNIST_MIRRORS", "")
+    monkeypatch.setattr(registry, "DEFAULT_CACHE_DIR", tmp_path / "default-cache")
     # Any real mirror in the registry would be an internet access: forbid.
     for name, info in list(DATASETS.items()):
         monkeypatch.setitem(
@@ -214,19 +232,20 @@ def test_scalings_values():
 
 @pytest.fixture(scope="module")
 def mnist_course():
-    """(train, test) loaded through the MNIST_DIR environment variable, course scaling."""
-    if not MNIST_DIR.is_dir():
-        pytest.skip(f"MNIST folder {MNIST_DIR} does not exist")
+    """(train, test) loaded through the MNIST_DIR environment variable, course scaling; None without MNIST."""
+    folder = find_mnist()[0]
+    if folder is None:
+        return None  # the test, marked needs_mnist, skips
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MNIST_DIR", str(MNIST_DIR))
-        mp.setattr(data, "DEFAULT_CACHE_DIR", Path("/nonexistent-cache"))
+        mp.setenv("MNIST_DIR", str(folder))
+        mp.setattr(registry, "DEFAULT_CACHE_DIR", Path("/nonexistent-cache"))
         return load_dataset("mnist", download=False)
 
 
 @needs_mnist
 def test_mnist_via_env_var(monkeypatch, mnist_course):
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
-    assert locate_dataset("mnist", download=False) == MNIST_DIR
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
+    assert locate_dataset("mnist", download=False) == mnist_folder()
     train, test = mnist_course
     assert isinstance(train, Dataset) and isinstance(test, Dataset)
     assert train.images.shape == (60000, 784) and test.images.shape == (10000, 784)
@@ -247,7 +266,7 @@ def test_mnist_labels_and_course_range(mnist_course):
         assert ds.images.min() == np.float32(-128 / 255)
         assert ds.images.max() == np.float32(127 / 255)
     # Rows are the 28x28 images flattened row by row (C order), pixel for pixel.
-    raw = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    raw = read_idx(mnist_folder() / "t10k-images-idx3-ubyte.gz")
     assert raw.shape == (10000, 28, 28)
     expected = ((raw[:50].reshape(50, 784) - 128.0) / 255).astype(np.float32)
     np.testing.assert_array_equal(test.images[:50], expected)
@@ -259,7 +278,7 @@ def test_mnist_labels_and_course_range(mnist_course):
 
 @needs_mnist
 def test_mnist_unit_scaling(mnist_course):
-    train, test = load_mnist(MNIST_DIR, scaling="unit")
+    train, test = load_mnist(mnist_folder(), scaling="unit")
     assert train.images.dtype == np.float32
     assert train.images.min() == 0.0 and train.images.max() == 1.0
     assert test.images.min() == 0.0 and test.images.max() == 1.0
@@ -274,7 +293,7 @@ def _copy_mnist(dst: Path, stems=STEMS, *, decompress=(), copy=False) -> Path:
     decompressed copies for the stems in ``decompress``."""
     dst.mkdir(parents=True, exist_ok=True)
     for s in stems:
-        src = MNIST_DIR / (s + ".gz")
+        src = mnist_folder() / (s + ".gz")
         if s in decompress:
             (dst / s).write_bytes(gzip.decompress(src.read_bytes()))
         elif copy:
@@ -290,9 +309,9 @@ def test_folder_argument_beats_env_var(monkeypatch, tmp_path):
     empty.mkdir()
     # Env var names an empty folder; the argument wins.
     monkeypatch.setenv("MNIST_DIR", str(empty))
-    assert locate_dataset("mnist", MNIST_DIR, download=False) == MNIST_DIR
+    assert locate_dataset("mnist", mnist_folder(), download=False) == mnist_folder()
     # Env var names the good folder; an empty argument folder still wins (and fails).
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
     with pytest.raises(DataError) as e:
         locate_dataset("mnist", empty)
     assert str(empty) in str(e.value) and "train-images-idx3-ubyte" in str(e.value)
@@ -333,7 +352,7 @@ def test_explicit_folder_does_not_exist(tmp_path):
 def _corrupt_labels(dst_dir: Path) -> tuple[Path, str]:
     """Copy of MNIST with one flipped label byte in t10k-labels (re-gzipped)."""
     folder = _copy_mnist(dst_dir, STEMS[:3])
-    raw = bytearray(gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw = bytearray(gzip.decompress((mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     raw[100] ^= 0x01
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
     return folder, sha256(bytes(raw))
@@ -352,7 +371,7 @@ def test_corrupted_file_refused(tmp_path):
 
 @needs_mnist
 def test_truncated_files_refused(tmp_path):
-    raw = gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    raw = gzip.decompress((mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes())
     # Plain file cut short.
     folder = _copy_mnist(tmp_path / "trunc", STEMS[:3])
     (folder / "t10k-labels-idx1-ubyte").write_bytes(raw[:5000])
@@ -363,7 +382,7 @@ def test_truncated_files_refused(tmp_path):
     assert MNIST_SHA["t10k-labels-idx1-ubyte"] in msg and sha256(raw[:5000]) in msg
     # A .gz cut short: the gzip stream ends early.
     (folder / "t10k-labels-idx1-ubyte").unlink()
-    gz = (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    gz = (mnist_folder() / "t10k-labels-idx1-ubyte.gz").read_bytes()
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gz[:2000])
     with pytest.raises(DataError) as e:
         load_mnist(folder)
@@ -375,7 +394,7 @@ def test_truncated_files_refused(tmp_path):
 @needs_mnist
 def test_verification_cache_notices_changed_file(tmp_path):
     folder = _copy_mnist(tmp_path / "changing", STEMS[:3])
-    shutil.copy(MNIST_DIR / "t10k-labels-idx1-ubyte.gz", folder)
+    shutil.copy(mnist_folder() / "t10k-labels-idx1-ubyte.gz", folder)
     locate_dataset("mnist", folder)  # verified and remembered
     p = folder / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(p.read_bytes()))
@@ -389,9 +408,9 @@ def test_verification_cache_notices_changed_file(tmp_path):
 
 @needs_mnist
 def test_describe_dataset(monkeypatch):
-    monkeypatch.setenv("MNIST_DIR", str(MNIST_DIR))
+    monkeypatch.setenv("MNIST_DIR", str(mnist_folder()))
     text = describe_dataset("mnist")
-    assert str(MNIST_DIR) in text and "MNIST_DIR" in text
+    assert str(mnist_folder()) in text and "MNIST_DIR" in text
     for s in STEMS:
         line = next(l for l in text.splitlines() if s in l)
         assert MNIST_SHA[s] in line and line.rstrip().endswith("OK")
@@ -437,7 +456,7 @@ class _Mirrors:
 def http_mirrors(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
-    if MNIST_DIR.is_dir():
+    if find_mnist()[0] is not None:
         good = _copy_mnist(root / "good")
         bad = _copy_mnist(root / "bad", STEMS[:3])
         raw = bytearray(gzip.decompress((good / "t10k-labels-idx1-ubyte.gz").read_bytes()))
@@ -475,7 +494,8 @@ def test_download_falls_through_to_working_mirror(tmp_path, http_mirrors, closed
     _no_partials(folder)
     assert "downloading" in capsys.readouterr().err
     # Once a mirror worked, the dead ones are not asked again for the other files.
-    assert [r for r in http_mirrors.requests if r.startswith("/missing/")] == ["/missing/" + STEMS[0] + ".gz"]
+    # The smallest file is asked for first.
+    assert [r for r in http_mirrors.requests if r.startswith("/missing/")] == ["/missing/t10k-labels-idx1-ubyte.gz"]
     # Second run: everything is cached, no request is made.
     before = len(http_mirrors.requests)
     _, test = load_dataset("mnist", cache_dir=cache, mirrors=mirrors)
@@ -486,7 +506,7 @@ def test_download_falls_through_to_working_mirror(tmp_path, http_mirrors, closed
 @needs_mnist
 def test_download_default_cache_and_partial_cache(tmp_path, http_mirrors):
     # Default cache dir (patched to tmp by the autouse fixture) with one file already there.
-    cache = data.DEFAULT_CACHE_DIR / "mnist"
+    cache = registry.DEFAULT_CACHE_DIR / "mnist"
     _copy_mnist(cache, ["train-images-idx3-ubyte"])
     locate_dataset("mnist", mirrors=[http_mirrors.url("good")])
     fetched = sorted(Path(r).name for r in http_mirrors.requests)
@@ -545,6 +565,113 @@ def test_corrupt_cache_file_refused(tmp_path):
     msg = str(e.value)
     assert actual in msg and MNIST_SHA["t10k-labels-idx1-ubyte"] in msg
     assert "cache" in msg and str(folder / "t10k-labels-idx1-ubyte.gz") in msg
+
+
+@pytest.fixture
+def silent_url():
+    """A server that accepts connections and never answers (a mirror that hangs)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)  # the kernel completes the handshakes; nobody ever reads or writes
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/mnist/"
+    s.close()
+
+
+@needs_mnist
+def test_user_mirrors_first_then_builtin(tmp_path, http_mirrors, closed_port_url, monkeypatch, silent_url):
+    """MNIST_MIRRORS comes before the built-in mirrors; a silent one and a corrupt one are passed over."""
+    info = DATASETS["mnist"]
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(info, mirrors=(http_mirrors.url("good"),)))
+    monkeypatch.setenv("MNIST_MIRRORS", f"{silent_url}, {http_mirrors.url('bad')} {closed_port_url}")
+    assert data.mirror_urls(DATASETS["mnist"]) == [
+        silent_url, http_mirrors.url("bad"), closed_port_url, http_mirrors.url("good"),
+    ]
+    start = time.monotonic()
+    folder = locate_dataset("mnist", cache_dir=tmp_path, timeout=0.5)
+    assert time.monotonic() - start < 10  # the silent mirror cost about 0.5 s, not 30
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    assert sha256(gzip.decompress(labels.read_bytes())) == MNIST_SHA["t10k-labels-idx1-ubyte"]
+    assert http_mirrors.requests[:2] == ["/bad/t10k-labels-idx1-ubyte.gz", "/good/t10k-labels-idx1-ubyte.gz"]
+    _no_partials(folder)
+
+
+def test_mirrors_only_never_asks_the_builtin_ones(tmp_path, closed_port_url, monkeypatch):
+    monkeypatch.setenv("MNIST_MIRRORS", f"{closed_port_url} only")
+    assert data.mirror_urls(DATASETS["mnist"]) == [closed_port_url]
+    with pytest.raises(DataError) as e:
+        locate_dataset("mnist", cache_dir=tmp_path, timeout=2)
+    tried = [line for line in str(e.value).splitlines() if line.startswith("  - ")]
+    assert len(tried) == 1 and closed_port_url in tried[0]  # not the built-in http://127.0.0.1:9/
+    monkeypatch.setenv("MNIST_MIRRORS", "only")
+    with pytest.raises(DataError, match="no mirror to try"):
+        locate_dataset("mnist", cache_dir=tmp_path, timeout=2)
+
+
+def test_silent_mirror_times_out_and_every_way_out_is_named(tmp_path, silent_url, closed_port_url):
+    start = time.monotonic()
+    with pytest.raises(DataError) as e:
+        locate_dataset("mnist", cache_dir=tmp_path, mirrors=[silent_url, closed_port_url], timeout=0.5)
+    assert time.monotonic() - start < 5
+    msg = str(e.value)
+    lines = msg.splitlines()
+    # what was tried, one line per URL with the reason
+    assert any(silent_url + "t10k-labels-idx1-ubyte.gz: no answer within 0.5 s" in line for line in lines)
+    assert any(closed_port_url + "t10k-labels-idx1-ubyte.gz: " in line and "refused" in line.lower() for line in lines)
+    # the three ways out: a local folder, a mirror, by hand with the exact file names and the place
+    assert "MNIST_DIR=" in msg and "--data-dir" in msg
+    assert "MNIST_MIRRORS=" in msg and "--mirror URL" in msg
+    assert "by hand" in msg and str(tmp_path / "mnist") in msg
+    for s in STEMS:
+        assert s + ".gz" in msg
+    assert not (tmp_path / "mnist").exists()  # no empty cache folder left behind
+
+
+@pytest.mark.parametrize("text", ["ftp://example.org/mnist/", "mirror.example.org/mnist", "http://a/ nope"])
+def test_bad_mirror_setting_is_refused(text, monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_MIRRORS", text)
+    with pytest.raises(DataError, match="MNIST_MIRRORS.*is not a mirror URL"):
+        locate_dataset("mnist", cache_dir=tmp_path)
+
+
+def test_mirror_option_of_the_command_line(monkeypatch):
+    monkeypatch.setenv("MNIST_MIRRORS", "http://from-env.example/")
+    for command in ("data", "train", "reproduce"):
+        monkeypatch.setenv("MNIST_MIRRORS", "http://from-env.example/")
+        args = build_parser().parse_args(
+            [command, "--mirror", "http://a.example/mnist", "--mirror", "https://b.example/"]
+        )
+        assert args.mirror == ["http://a.example/mnist", "https://b.example/"] and not args.mirror_only
+        assert os.environ["MNIST_MIRRORS"] == "http://a.example/mnist/ https://b.example/ http://from-env.example/"
+        assert data.mirror_urls(DATASETS["mnist"])[:3] == os.environ["MNIST_MIRRORS"].split()
+    monkeypatch.setenv("FASHION_MNIST_MIRRORS", "http://from-env.example/")
+    build_parser().parse_args(["data", "--mirror-only", "--mirror", "http://c.example/"])
+    assert data.mirror_urls(DATASETS["fashion-mnist"]) == ["http://c.example/", "http://from-env.example/"]
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["train", "--mirror", "not-a-url"])
+    assert e.value.code == 2
+
+
+@needs_mnist
+def test_data_command_downloads_from_the_mirror_given(http_mirrors, capsys):
+    assert cli_main(["data", "--mirror", http_mirrors.url("good"), "--mirror-only"]) == 0
+    out = capsys.readouterr()
+    assert str(registry.DEFAULT_CACHE_DIR / "mnist") in out.out and "6742" in out.out
+    assert out.err.count("downloading " + http_mirrors.url("good")) == 4
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    cells = [{"cell_type": "code", "source": src.splitlines(True), "metadata": {}, "outputs": [],
+              "execution_count": None} for src in sources]
+    cells.append({"cell_type": "markdown", "source": ["load_mnist() in prose does not count"], "metadata": {}})
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_notebooks_that_load_mnist_are_recognised(tmp_path):
+    assert notebook_needs_mnist(_notebook(tmp_path / "a.ipynb", "import numpy as np", "train, test = load_mnist()"))
+    assert notebook_needs_mnist(_notebook(tmp_path / "b.ipynb", "splits = load_splits(config)"))
+    assert notebook_needs_mnist(_notebook(tmp_path / "c.ipynb", "print(data.describe_dataset ('mnist'))"))
+    assert not notebook_needs_mnist(_notebook(tmp_path / "d.ipynb", "from mlp_core import ReLU", "ReLU()"))
 
 
 # --------------------------------------------------------------------------- #

@@ -1,42 +1,87 @@
-"""pyproject.toml and environment.yml list the same packages at the same versions."""
+"""Honest versions: pyproject.toml's ranges, the one file of exact pins (constraints.txt), and
+the environments that install with it (CI, conda's environment.yml, Binder's binder/)."""
 
+import os
 import re
+import subprocess
 import tomllib
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from tests._mnist import REPO
 
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
-def pyproject_pins() -> dict[str, str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    # bench (torch) is for the benchmark only and stays out of the conda environment
-    specs = project["dependencies"] + extras["notebooks"] + extras["test"]
+
+def requirements() -> list[Requirement]:
+    """Every dependency of the kit, its extras included."""
+    specs = PROJECT["dependencies"] + sum(PROJECT["optional-dependencies"].values(), [])
+    return [Requirement(s) for s in specs]
+
+
+def constraints() -> dict[str, str]:
+    """constraints.txt as {normalised name: version}; every line there must be an exact pin."""
     pins = {}
-    for spec in specs:
-        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.]+)", spec).groups()
-        pins[name.lower()] = version
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([0-9][\w.]*)", line)
+        assert match, f"constraints.txt: {line!r} is not an exact pin NAME==VERSION"
+        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        assert name not in pins, f"constraints.txt pins {name} twice"
+        pins[name] = match.group(2)
     return pins
 
 
-def environment_pins() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "environment.yml").read_text().splitlines():
-        match = re.fullmatch(r"\s*-\s*([A-Za-z0-9_.-]+)=([\w.]+)\s*", line)
-        if match and match.group(1) != "python":
-            pins[match.group(1).lower()] = match.group(2)
-    return pins
+def test_every_dependency_is_a_range_pinned_exactly_in_constraints():
+    pins = constraints()
+    for req in requirements():
+        assert "==" not in str(req.specifier), f"pyproject.toml: {req} pins exactly; pins go in constraints.txt"
+        assert req.specifier, f"pyproject.toml: {req} has no lower bound"
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pins, f"{req.name} is a dependency but constraints.txt does not pin it"
+        assert Version(pins[name]) in req.specifier, f"constraints.txt pins {name}=={pins[name]}, outside {req}"
 
 
-def test_every_dependency_is_pinned_exactly():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for spec in project["dependencies"] + sum(project["optional-dependencies"].values(), []):
-        assert "==" in spec, f"{spec} is not pinned"
+def test_requires_python_admits_the_python_the_environments_use():
+    requires = SpecifierSet(PROJECT["requires-python"])
+    conda = re.search(r"^\s*-\s*python=(\S+)\s*$", (REPO / "environment.yml").read_text(), re.M).group(1)
+    binder = (REPO / "binder" / "runtime.txt").read_text().strip()
+    assert binder == f"python-{conda}", "binder/runtime.txt and environment.yml name different Pythons"
+    assert Version(conda + ".0") in requires
+    assert "3.11" in (REPO / "constraints.txt").read_text().split("\n\n")[0]
 
 
-def test_environment_yml_matches_pyproject():
-    assert environment_pins() == pyproject_pins()
+def test_environment_yml_installs_with_the_constraints_and_pins_nothing_itself():
+    lines = [l.split("#")[0].strip() for l in (REPO / "environment.yml").read_text().splitlines()]
+    assert "- -c constraints.txt" in lines and "- -e .[notebooks,test]" in lines
+    conda_pins = [l for l in lines if re.fullmatch(r"-\s*[A-Za-z0-9_.-]+=\S+", l) and not l.startswith("- python=")]
+    assert conda_pins == [], f"environment.yml pins {conda_pins}; pins belong in constraints.txt"
+
+
+def test_binder_files_are_valid_and_use_the_constraints():
+    binder = REPO / "binder"
+    reqs = [l.split("#")[0].strip() for l in (binder / "requirements.txt").read_text().splitlines()]
+    reqs = [l for l in reqs if l]
+    assert reqs[0] == "-c ../constraints.txt" and (binder / "../constraints.txt").resolve() == REPO / "constraints.txt"
+    extras = re.fullmatch(r"-e \.\[([\w,]+)\]", reqs[1]).group(1).split(",")
+    assert set(extras) <= set(PROJECT["optional-dependencies"]) and len(reqs) == 2
+    post = binder / "postBuild"
+    assert os.access(post, os.X_OK) and post.read_text().startswith("#!/bin/bash\n")
+    assert subprocess.run(["bash", "-n", str(post)], capture_output=True).returncode == 0
+    assert "python -m mlp_core data" in post.read_text()
+
+
+def test_ci_and_the_quick_start_install_with_the_constraints():
+    ci = REPO / ".ci" / "run"  # the instructor's CI; the student release has none
+    assert not ci.exists() or "-c constraints.txt" in ci.read_text()
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "pip install -c constraints.txt -e" in quick_start
 
 
 def test_runtime_dependencies_are_only_numpy_matplotlib_tqdm():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert sorted(s.split("==")[0] for s in project["dependencies"]) == ["matplotlib", "numpy", "tqdm"]
+    assert sorted(Requirement(s).name for s in PROJECT["dependencies"]) == ["matplotlib", "numpy", "tqdm"]
