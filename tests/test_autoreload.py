@@ -105,10 +105,11 @@ def test_each_edit_takes_effect_on_the_next_run_without_a_restart(kit):
                           "import mlp_core\nprint(mlp_core.__file__)") == str(kit / "mlp_core" / "__init__.py")
         use = ("layer = Linear(2, 3)\nlayer.W.data[:] = 1\nlayer.b.data[:] = 5\nx = np.ones((1, 2), dtype=np.float32)\n"
                "print(layer.forward(x)[0, 0], early.forward(x)[0, 0])")
+        # Not the answer (the release must not contain it): bodies whose results tell them apart.
         edits = [  # (new body of Linear.forward, what `use` prints)
-            ("self.cache = x\nreturn x @ self.W.data + self.b.data", "7.0 7.0"),
-            ("self.cache = x\nreturn x @ self.W.data", "2.0 2.0"),  # a later edit: the bias forgotten
-            ("self.cache = x\nreturn 10 * (x @ self.W.data + self.b.data)", "70.0 70.0"),  # and another
+            ("return np.dot(x, self.W.data) + self.b.data", "7.0 7.0"),
+            ("return np.dot(x, self.W.data)", "2.0 2.0"),  # a later edit: the bias forgotten
+            ("return 10 * (np.dot(x, self.W.data) + self.b.data)", "70.0 70.0"),  # and another
         ]
         for number, (body, expected) in enumerate(edits, 1):
             time.sleep(0.05)  # distinct modification times even on coarse file systems' clocks

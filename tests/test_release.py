@@ -111,6 +111,43 @@ def test_every_solution_module_names_a_notebook():
             assert path.stem in release.MODULE_NOTEBOOKS, f"{path.name} is not in MODULE_NOTEBOOKS"
 
 
+def test_the_students_list_of_exercises_is_exactly_the_solution_regions():
+    """mlp_core.progress.EXERCISES (what the student's pytest and notebook 06 report) names every region, in order."""
+    from mlp_core.progress import EXERCISES
+
+    regions = [f"{path.stem}.{r.function}" for path in MODULES for r in find_regions(path.read_text())]
+    listed = [name for names in EXERCISES.values() for name in names]
+    assert sorted(listed) == sorted(regions)
+    for notebook, names in EXERCISES.items():
+        assert (REPO / notebook).is_file(), notebook
+        for name in names:
+            assert Path(notebook).name.startswith(release.MODULE_NOTEBOOKS[name.split(".")[0]] + "_"), name
+
+
+def test_a_region_missing_from_the_exercises_stops_the_release(tmp_path, monkeypatch):
+    kit = make_kit(tmp_path / "kit")
+    trimmed = {nb: tuple(n for n in names if n != "layers.Linear.backward") for nb, names in release.EXERCISES.items()}
+    monkeypatch.setattr(release, "EXERCISES", trimmed)
+    with pytest.raises(ReleaseError, match=r"EXERCISES does not list \['layers.Linear.backward'\]"):
+        release.release(tmp_path / "out", source_dir=kit)
+    monkeypatch.setattr(release, "EXERCISES", {**trimmed, "notebooks/01_linear_layer.ipynb": (
+        "layers.Linear.forward", "layers.Linear.backward", "layers.Linear.gone")})
+    with pytest.raises(ReleaseError, match=r"lists \['layers.Linear.gone'\], which have no solution region"):
+        release.release(tmp_path / "out", source_dir=kit)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cited_file_left_out_of_the_release_is_caught(tmp_path, monkeypatch):
+    kit = make_kit(tmp_path / "kit")
+    nb = nbformat.read(kit / "notebooks" / "01_linear_layer.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("See `results/report/summary.md` and `mlp_lab/reference/...`."))
+    nbformat.write(nb, kit / "notebooks" / "01_linear_layer.ipynb")
+    release.release(tmp_path / "out", source_dir=kit)  # both cited paths the kit has are released
+    monkeypatch.setattr(release, "NEVER_COPIED", release.NEVER_COPIED + ("summary.md",))
+    with pytest.raises(ReleaseError, match="01_linear_layer.ipynb cites results/report/summary.md, which the kit has"):
+        release.release(tmp_path / "out2", source_dir=kit)
+
+
 # ----------------------------------------------------------------------------
 # Notebooks
 # ----------------------------------------------------------------------------
@@ -167,9 +204,11 @@ def make_kit(root: Path, planted: str = "") -> Path:
     (root / "tests").mkdir()
     (root / "tests" / "test_public.py").write_text("def test_public():\n    assert True\n")
     (root / "tests" / "test_secret.py").write_text("# instructor-only\ndef test_secret():\n    assert True\n")
-    for folder in ("mlp_instructor", "results"):
-        (root / folder).mkdir()
-        (root / folder / "secret.txt").write_text("answers")
+    (root / "mlp_instructor").mkdir()
+    (root / "mlp_instructor" / "secret.txt").write_text("answers")
+    (root / "results" / "report" / "runs").mkdir(parents=True)
+    (root / "results" / "report" / "runs" / "mlp1-l2-relu-seed0.json").write_text("{}")
+    (root / "results" / "report" / "summary.md").write_text("The report's conclusions, checked.\n")
     (root / "README.md").write_text(
         "# Kit\n\nFor students.\n\n<!-- BEGIN INSTRUCTOR -->\n## For instructors\nsecret\n<!-- END INSTRUCTOR -->\nEnd.\n"
     )
@@ -195,7 +234,9 @@ def test_release_copies_the_whitelist_only(tmp_path):
     kit = make_kit(tmp_path / "kit")
     report = release.release(tmp_path / "out", source_dir=kit)
     out = tmp_path / "out"
-    assert not (out / "mlp_instructor").exists() and not (out / "results").exists()
+    assert not (out / "mlp_instructor").exists()
+    assert (out / "results" / "report" / "summary.md").read_text() == "The report's conclusions, checked.\n"
+    assert (out / "results" / "report" / "runs" / "mlp1-l2-relu-seed0.json").exists()
     assert (out / "tests" / "test_public.py").exists() and not (out / "tests" / "test_secret.py").exists()
     assert report.left_out == ["tests/test_secret.py (instructor-only)"]
     readme = (out / "README.md").read_text()
@@ -279,6 +320,23 @@ def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
         assert all(c.source == "YOUR ANSWER HERE" for c in answers if c.cell_type == "markdown")
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in released.cells if c.cell_type == "code")
+
+
+def test_the_release_carries_the_committed_results_and_every_cited_file(kit):
+    """Notebook 06 shows the 54 committed runs; every results/ or reference file a notebook cites is there."""
+    runs = sorted(p.name for p in (REPO / "results" / "report" / "runs").glob("*.json"))
+    assert len(runs) == 54
+    assert sorted(p.name for p in (kit / "results" / "report" / "runs").glob("*.json")) == runs
+    for rel in ("results/report/summary.md", "results/report/results.md", "results/output_activation_check.md",
+                "results/report/figures/mlp2_test_acc.png"):
+        assert (kit / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+    cited = set()
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            cited.update(release.CITED_DATA.findall(cell.source))
+    assert "results/output_activation_check.md" in cited
+    for rel in sorted(cited):
+        assert (kit / rel).exists() or not (REPO / rel).exists(), f"a notebook cites {rel}, not released"
 
 
 def _instructor_only_lines() -> set[str]:
