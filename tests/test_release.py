@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -422,3 +423,81 @@ def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, mo
     assert error is not None, f"{name} teaches code the student writes, yet runs to the end without it"
     assert error.ename == "NotImplementedError", f"{name} crashed with {error.ename}: {error.evalue}"
     assert re.fullmatch(r"[A-Za-z0-9]+\.[a-z_]+: write this \(see notebooks/0[1-5]_\w+\.ipynb\)", error.evalue), error.evalue
+
+
+# ----------------------------------------------------------------------------
+# Notebook 06 in the student's kit: the committed runs by default, retraining on request
+# ----------------------------------------------------------------------------
+
+
+def completed_copy(kit: Path, dest: Path, *, only: tuple[str, ...] | None = None) -> Path:
+    """A copy of the released ``kit`` with the answers filled back in (of the modules in ``only``; default all)."""
+    shutil.copytree(kit, dest)
+    for path in sorted((REPO / "mlp_core").glob("*.py")):
+        original = path.read_text()
+        if find_regions(original) and (only is None or path.stem in only):
+            released = dest / "mlp_core" / path.name
+            released.write_text(fill_in_solutions(released.read_text(), original, path.name))
+    return dest
+
+
+def with_parameters(path: Path, **values) -> None:
+    """Append assignments to the notebook's ``parameters`` cell, as papermill would."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\n" + "\n".join(f"{name} = {value!r}" for name, value in values.items())
+    nbformat.write(nb, path)
+
+
+def outputs_text(nb) -> str:
+    return "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+@pytest.fixture
+def mnist_env(monkeypatch):
+    if "MNIST_DIR" not in os.environ:
+        from ._mnist import mnist_dir
+
+        monkeypatch.setenv("MNIST_DIR", str(mnist_dir()))
+
+
+def test_notebook_06_shows_the_committed_runs_before_any_code_is_written(kit, mnist_env, monkeypatch):
+    nb, error = execute_until_error(kit / "notebooks" / "06_full_comparison.ipynb", kit, monkeypatch)
+    assert error is None, f"{error.ename}: {error.evalue}"
+    text = outputs_text(nb)
+    assert "your mlp_core: 0 of 16 functions of notebooks 01-05 written" in text
+    assert "54 runs of 18 configurations; grid report; seeds [0, 1, 2]" in text
+    assert "18 of 18 configurations with results are within 0.5 percentage points" in text
+
+
+def test_notebook_06_retrain_names_every_function_still_to_write(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit", only=("layers", "activations", "optim"))
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    _, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is not None and error.ename == "NotWrittenYet"
+    assert error.evalue == (
+        "RETRAIN = True trains with your code, and needs 7 functions you have not written yet:\n"
+        "  notebooks/03_losses.ipynb: L2Loss.forward, L2Loss.backward, SoftmaxCrossEntropyLoss.forward, "
+        "SoftmaxCrossEntropyLoss.backward, HingeLoss.forward, HingeLoss.backward (mlp_core/losses.py)\n"
+        "  notebooks/05_training_and_early_stopping.ipynb: EarlyStopping.step (mlp_core/training.py)"
+    )
+    assert not (student / "runs").exists()  # nothing trained, nothing written
+
+
+def test_notebook_06_retrains_into_the_kit_and_leaves_nothing_in_tmp(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit")
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    temp_before = set(Path(tempfile.gettempdir()).iterdir())
+    nb, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is None, f"{error.ename}: {error.evalue}"
+    assert len(list((student / "runs" / "06_quick_grid" / "runs").glob("*.json"))) == 18
+    text = outputs_text(nb)
+    assert "Using the runs in `runs/06_quick_grid`" in text
+    assert "18 runs of 18 configurations; grid quick; seeds [0]; {'ok': 18, 'diverged': 0, 'failed': 0}" in text
+    new_in_tmp = {p.name for p in set(Path(tempfile.gettempdir()).iterdir()) - temp_before}
+    assert not {n for n in new_in_tmp if n.startswith("mlp")}, new_in_tmp
