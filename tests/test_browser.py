@@ -15,7 +15,8 @@ folder in pytest's temporary directory; the test prints the folder and the file 
 (``01_before.png``, ``01_after.png``, ``00_slider_before.png``, ``00_slider_after.png``, ``06.png``).
 
 Needs Chromium at /usr/bin/chromium (``apt-get install chromium``; CI installs it) and the Python
-package ``playwright`` (the ``test`` extra); skipped, saying why, only where Chromium is missing.
+package ``playwright`` (the ``test`` extra); skipped, saying why, only where Chromium is missing, and
+never in CI (``CI=true``, as ``.ci/run`` sets), where a missing Chromium is an error.
 Notebooks run in their quick mode (``MLP_NOTEBOOK_QUICK=1``), as under nbval.
 """
 # instructor-only
@@ -51,6 +52,8 @@ NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 RUN_TIMEOUT = 300  # seconds for one "Run All Cells" (quick mode; the slowest notebook takes about a minute)
 
 if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":  # .ci/run installs it: in CI a missing browser is a failure
+        raise RuntimeError(f"CI must run the browser test, but Chromium is not installed at {CHROMIUM}")
     pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); the browser test needs it",
                 allow_module_level=True)
 try:

@@ -501,3 +501,28 @@ def test_notebook_06_retrains_into_the_kit_and_leaves_nothing_in_tmp(kit, mnist_
     assert "18 runs of 18 configurations; grid quick; seeds [0]; {'ok': 18, 'diverged': 0, 'failed': 0}" in text
     new_in_tmp = {p.name for p in set(Path(tempfile.gettempdir()).iterdir()) - temp_before}
     assert not {n for n in new_in_tmp if n.startswith("mlp")}, new_in_tmp
+
+
+def test_a_completed_release_passes_its_own_tests(kit, mnist_env, tmp_path):
+    """The student's `pytest` in their kit: with every function written, no test fails."""
+    student = completed_copy(kit, tmp_path / "kit")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
+    env["PYTHONPATH"] = str(student)  # the kit's mlp_core, not this repository's
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=student, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and " passed" in summary and "failed" not in summary, proc.stdout[-3000:]
+    assert "05_training_and_early_stopping: 1 of 1 written; all written" in proc.stdout
+
+
+def test_the_students_pytest_names_what_is_left_per_notebook(kit, mnist_env, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit", only=("layers",))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
+    env["PYTHONPATH"] = str(student)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_progress.py"],
+                          cwd=student, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "01_linear_layer: 2 of 2 written; all written" in proc.stdout
+    assert "04_network_and_optimizer: 0 of 1 written; to write: SGD.step" in proc.stdout
+    assert "FAILED tests/test_progress.py::test_notebook_functions_are_written[03_losses]" in proc.stdout
+    assert "4 failed, 5 passed" in proc.stdout
