@@ -430,14 +430,20 @@ def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, mo
 # ----------------------------------------------------------------------------
 
 
-def completed_copy(kit: Path, dest: Path, *, only: tuple[str, ...] | None = None) -> Path:
-    """A copy of the released ``kit`` with the answers filled back in (of the modules in ``only``; default all)."""
+def completed_copy(kit: Path, dest: Path, *, only: tuple[str, ...] | None = None,
+                   replacements: dict[str, str] | None = None) -> Path:
+    """A copy of the released ``kit`` with the answers filled back in (of the modules in ``only``; default all).
+
+    ``replacements``: function -> code written instead of the answer (a student's bug).
+    """
     shutil.copytree(kit, dest)
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
         if find_regions(original) and (only is None or path.stem in only):
             released = dest / "mlp_core" / path.name
-            released.write_text(fill_in_solutions(released.read_text(), original, path.name))
+            mine = {f: c for f, c in (replacements or {}).items()
+                    if f in {r.function for r in find_regions(original)}}
+            released.write_text(fill_in_solutions(released.read_text(), original, path.name, replacements=mine))
     return dest
 
 
@@ -526,3 +532,18 @@ def test_the_students_pytest_names_what_is_left_per_notebook(kit, mnist_env, tmp
     assert "04_network_and_optimizer: 0 of 1 written; to write: SGD.step" in proc.stdout
     assert "FAILED tests/test_progress.py::test_notebook_functions_are_written[03_losses]" in proc.stdout
     assert "4 failed, 5 passed" in proc.stdout
+
+
+def test_notebook_06_retrain_with_a_bug_says_why_every_run_failed(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit",
+                             replacements={"EarlyStopping.step": 'raise RuntimeError("my bug in step")'})
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    nb, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is not None and error.ename == "RuntimeError"
+    assert error.evalue.startswith("none of the 18 runs in runs/06_quick_grid finished (the reasons are above)")
+    assert ("python -m mlp_core reproduce --grid quick --seeds 1 --out runs/06_quick_grid --train-subset 500 "
+            "--test-subset 500 --epochs 2 --retry-failed") in error.evalue
+    text = outputs_text(nb)
+    assert "{'ok': 0, 'diverged': 0, 'failed': 18}" in text
+    assert "  mlp1-l2-sigmoid-seed0: failed: RuntimeError: my bug in step" in text
