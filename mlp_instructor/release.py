@@ -18,23 +18,29 @@ release copies a whitelist of the kit (:data:`RELEASED`) to OUT_DIR and
   ``raise NotImplementedError("Linear.forward: write this (see
   notebooks/01_linear_layer.ipynb)")``: the function name comes from the
   enclosing ``def`` (found with ``ast``), the notebook from
-  :data:`MODULE_NOTEBOOKS`; signatures and docstrings stay;
+  :data:`MODULE_NOTEBOOKS` (derived from ``mlp_core.progress.EXERCISES``,
+  the student's list of what to write, which must name exactly the stripped
+  functions); signatures and docstrings stay;
 * clears every notebook's outputs, execution counts and widget state, and
   replaces each ``solution`` cell by a "YOUR ANSWER HERE" cell tagged
   ``answer`` (with ``metadata.mlp_course.question = "<notebook>/Q<k>"``, which
   the autograder uses to collect the written answers);
+* copies the committed results (``results/``: the 54 runs of the report's
+  grid, their tables and figures, which notebook 06 reads) and the reference
+  report's files (``mlp_lab/reference/``, part of ``mlp_lab``) as they are;
 * leaves out the instructor's tools (``mlp_instructor/``: this module, the
-  grader, the hidden tests and the rubric), the committed results
-  (``results/``), instructor-only tests (a test file with a line
-  ``# instructor-only``), caches, data files and the instructor part of the
-  README (between ``<!-- BEGIN INSTRUCTOR -->`` and ``<!-- END INSTRUCTOR -->``).
+  grader, the hidden tests and the rubric), instructor-only tests (a test
+  file with a line ``# instructor-only``), caches, data files and the
+  instructor part of the README (between ``<!-- BEGIN INSTRUCTOR -->`` and
+  ``<!-- END INSTRUCTOR -->``).
 
 It then checks its own output before moving it into place: every ``.py``
 file parses, no solution marker or ``solution`` tag is left, filling the
 regions back in gives the original files exactly, no line of any solution
 region appears anywhere in the copy, and ``import mlp_core`` (every module)
-works from the copy in a fresh interpreter. If a check fails nothing is
-written and the error names the file and line.
+works from the copy in a fresh interpreter; every ``results/...`` or
+``mlp_lab/reference/...`` file a notebook cites that the kit has is in the copy.
+If a check fails nothing is written and the error names the file and line.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlp_core.progress import EXERCISES
+
 _WORD = "SOLUTION"
 BEGIN_MARKER = f"# BEGIN {_WORD}"
 END_MARKER = f"# END {_WORD}"
@@ -65,13 +73,10 @@ README_INSTRUCTOR = ("<!-- BEGIN INSTRUCTOR -->", "<!-- END INSTRUCTOR -->")
 
 #: Which notebook teaches the code of each module (by its number prefix):
 #: the NotImplementedError of a removed region points the student there.
+#: Derived from the student's own list, ``mlp_core.progress.EXERCISES``.
 MODULE_NOTEBOOKS: dict[str, str] = {
-    "layers": "01",
-    "activations": "02",
-    "losses": "03",
-    "network": "04",
-    "optim": "04",
-    "training": "05",
+    name.split(".", 1)[0]: Path(notebook).name.split("_", 1)[0]
+    for notebook, names in EXERCISES.items() for name in names
 }
 
 #: What the release copies, relative to the repository root (a whitelist:
@@ -83,12 +88,15 @@ RELEASED: tuple[str, ...] = (
     "notebooks",
     "tests",
     "benchmarks",  # epoch timing against PyTorch: students can time their own code
+    "results",  # the committed runs, tables and figures: notebook 06 shows them
     "conftest.py",  # runs notebooks in quick mode under nbval
     "data/README.md",
     "README.md",
     "LICENSE",
     "pyproject.toml",
+    "constraints.txt",  # the exact versions CI and environment.yml install
     "environment.yml",
+    "binder",  # Binder's environment (repo2docker reads binder/)
     ".gitignore",
 )
 
@@ -99,7 +107,10 @@ NEVER_COPIED: tuple[str, ...] = (
 )
 
 #: Folders of the repository the release must never contain (checked on the output).
-WITHHELD: tuple[str, ...] = ("mlp_instructor", "results", ".git", "runs")
+WITHHELD: tuple[str, ...] = ("mlp_instructor", ".git", "runs")
+
+#: Files a notebook may cite that the student needs (checked to be released when the kit has them).
+CITED_DATA = re.compile(r"(?:results|mlp_lab/reference)/[\w./-]*\w")
 
 #: Solution lines shorter than this are too generic ("return y") to prove a leak.
 MIN_LEAK_LENGTH = 10
@@ -529,7 +540,29 @@ def build_release(source_dir: Path, staging: Path) -> tuple[ReleaseReport, dict[
         else:
             shutil.copy2(src, dst)
         report.files.append(key)
+    _check_exercises(report.regions)
     return report, originals
+
+
+def _check_exercises(regions: dict[str, list[Region]]) -> None:
+    """The stripped functions must be exactly those ``mlp_core.progress.EXERCISES`` lists.
+
+    That list is what the student's kit uses to say what is written and what is
+    not (tests/test_progress.py, notebook 06); a function missing from it would
+    never be reported, a stale entry would always be.
+    """
+    stripped = {f"{Path(rel).stem}.{r.function}" for rel, rs in regions.items() for r in rs}
+    listed = {name for names in EXERCISES.values() for name in names}
+    if stripped - listed:
+        raise ReleaseError(
+            f"mlp_core/progress.py EXERCISES does not list {sorted(stripped - listed)}, which have solution "
+            f"regions; add each under the notebook that teaches it"
+        )
+    if listed - stripped:
+        raise ReleaseError(
+            f"mlp_core/progress.py EXERCISES lists {sorted(listed - stripped)}, which have no solution region; "
+            f"remove them or mark their code with the solution markers"
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -593,7 +626,9 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
     * no notebook cell is still tagged ``solution``;
     * filling the regions back in reproduces each original module exactly;
     * no distinctive solution line (:func:`solution_lines`) occurs anywhere;
-    * ``import mlp_core`` and each of its modules works from the copy alone.
+    * ``import mlp_core`` and each of its modules works from the copy alone;
+    * every file a released notebook cites under ``results/`` or
+      ``mlp_lab/reference/`` (:data:`CITED_DATA`) is in the copy if the kit has it.
     """
     for name in WITHHELD:
         if (out_dir / name).exists():
@@ -601,6 +636,8 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
     leaks = solution_lines(source_dir)
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(out_dir).as_posix()
+        if path.suffix == ".ipynb":
+            _check_cited_data(path, rel, out_dir, source_dir)
         if path.suffix == ".py":
             text = path.read_text(encoding="utf-8")
             try:
@@ -629,6 +666,14 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
             raise ReleaseError(f"filling the answers back into released {rel} does not give the original")
     if import_check:
         _check_imports(out_dir)
+
+
+def _check_cited_data(notebook: Path, rel: str, out_dir: Path, source_dir: Path) -> None:
+    """Every results/ or mlp_lab/reference/ path the notebook cites, and the kit has, is released."""
+    for cell in read_notebook(notebook)["cells"]:
+        for cited in CITED_DATA.findall(cell["source"]):
+            if (source_dir / cited).exists() and not (out_dir / cited).exists():
+                raise ReleaseError(f"released {rel} cites {cited}, which the kit has but the release left out")
 
 
 def _without_markers(source: str) -> str:

@@ -1,9 +1,12 @@
-"""Static checks of the committed course notebooks; no kernel is started.
+"""Static checks of the course notebooks; no kernel is started.
 
-The notebooks are committed executed, so that a reader on GitHub sees every
-output and figure. These tests fail when one is committed unexecuted, with an
-error output, too large, or without the parts every notebook must have (see
-``notebook_problems``). Running them is nbval's job: ``pytest --nbval-lax notebooks/``.
+Every notebook, in the instructor's copy and in the student's kit, must have
+the parts listed in ``notebook_problems`` (``test_notebook_structure``). The
+instructor's copy is also committed executed, so that a reader on GitHub sees
+every output and figure: ``tests/test_committed_notebooks.py`` (instructor-only:
+a student's kit has its outputs cleared) fails when one is committed
+unexecuted, with an error output or too large. Running them is nbval's job:
+``pytest --nbval-lax notebooks/``.
 """
 
 from __future__ import annotations
@@ -31,20 +34,25 @@ EXPECTED_NOTEBOOKS = (
 
 MAX_BYTES = 2_000_000
 QUICK_VARIABLE = "MLP_NOTEBOOK_QUICK"
+#: The setup cell's line that makes an edit of mlp_core take effect on the next run of a cell
+#: (mode 2 of IPython 9 ignores later edits of a from-imported class: tests/test_autoreload.py).
+AUTORELOAD = "%autoreload 3"
 
 
 def _tags(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """Everything wrong with a committed notebook, one readable sentence each; [] if none.
+def notebook_problems(nb: nbformat.NotebookNode, *, executed: bool = True) -> list[str]:
+    """Everything wrong with a notebook, one readable sentence each; [] if none.
 
-    A committed notebook must: be valid nbformat v4 with the python3 kernel;
-    open with a Markdown cell saying what the student will learn; have a code
-    cell tagged ``parameters`` that reads MLP_NOTEBOOK_QUICK; have every code
-    cell executed, in order, top to bottom in one kernel, with no error
-    output; and hold at least one Markdown cell tagged ``solution``.
+    Every notebook must: be valid nbformat v4 with the python3 kernel; open
+    with a Markdown cell saying what the student will learn; have a code cell
+    tagged ``parameters`` that reads MLP_NOTEBOOK_QUICK, a code cell that
+    turns on ``%autoreload 3``, and no empty code cell. With ``executed``
+    (the instructor's committed copy) it must also have every code cell
+    executed, in order, top to bottom in one kernel, with no error output,
+    and hold at least one Markdown cell tagged ``solution``.
     """
     problems = []
     try:
@@ -68,6 +76,8 @@ def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
         if not cell.source.strip():
             problems.append(f"cell {index} is an empty code cell: delete it")
             continue
+        if not executed:
+            continue
         if cell.get("execution_count") is None:
             problems.append(f"cell {index} was not executed (execution_count is null)")
         else:
@@ -89,7 +99,10 @@ def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
     elif not any(QUICK_VARIABLE in c.source for c in params):
         problems.append(f"the 'parameters' cell does not read {QUICK_VARIABLE}")
 
-    if not any(c.cell_type == "markdown" and "solution" in _tags(c) for c in cells):
+    if not any(c.cell_type == "code" and AUTORELOAD in c.source.splitlines() for c in cells):
+        problems.append(f"no code cell turns on {AUTORELOAD!r}: without it an edit of mlp_core needs a kernel restart")
+
+    if executed and not any(c.cell_type == "markdown" and "solution" in _tags(c) for c in cells):
         problems.append("no Markdown cell is tagged 'solution' (the answers to the questions)")
     return problems
 
@@ -115,10 +128,10 @@ def test_the_ten_notebooks_are_there():
 
 
 @pytest.mark.parametrize("name", EXPECTED_NOTEBOOKS)
-def test_committed_notebook(name):
+def test_notebook_structure(name):
     path = NOTEBOOK_DIR / name
     assert path.exists(), f"notebooks/{name} is missing"
-    problems = notebook_file_problems(path)
+    problems = notebook_problems(nbformat.read(path, as_version=4), executed=False)
     assert not problems, f"notebooks/{name}:\n  " + "\n  ".join(problems)
 
 
@@ -134,11 +147,12 @@ def _good_notebook() -> nbformat.NotebookNode:
     params = v4.new_code_cell('import os\nQUICK = os.environ.get("MLP_NOTEBOOK_QUICK") == "1"',
                               execution_count=1)
     params.metadata["tags"] = ["parameters"]
-    work = v4.new_code_cell("print(1 + 1)", execution_count=2,
+    setup = v4.new_code_cell("%load_ext autoreload\n%autoreload 3\nimport numpy", execution_count=2)
+    work = v4.new_code_cell("print(1 + 1)", execution_count=3,
                             outputs=[v4.new_output("stream", name="stdout", text="2\n")])
     answer = v4.new_markdown_cell("**Answer.** 2.")
     answer.metadata["tags"] = ["solution"]
-    nb.cells = [v4.new_markdown_cell("# Title\n\nIn this notebook you will learn to add."), params, work,
+    nb.cells = [v4.new_markdown_cell("# Title\n\nIn this notebook you will learn to add."), params, setup, work,
                 v4.new_markdown_cell("**1.** What is 1 + 1?"), answer]
     return nb
 
@@ -147,14 +161,22 @@ def test_checker_accepts_a_good_notebook():
     assert notebook_problems(_good_notebook()) == []
 
 
+def test_a_students_copy_needs_no_outputs_and_no_solutions():
+    nb = _good_notebook()
+    _unexecuted(nb)
+    _no_solution(nb)
+    assert notebook_problems(nb, executed=False) == []
+    assert len(notebook_problems(nb)) == 2
+
+
 def _with_error_output(nb):
-    nb.cells[2].outputs.append(nbformat.v4.new_output(
+    nb.cells[3].outputs.append(nbformat.v4.new_output(
         "error", ename="AssertionError", evalue="FAIL something", traceback=["..."]))
 
 
 def _unexecuted(nb):
-    nb.cells[2].execution_count = None
-    nb.cells[2].outputs = []
+    nb.cells[3].execution_count = None
+    nb.cells[3].outputs = []
 
 
 def _out_of_order(nb):
@@ -170,7 +192,11 @@ def _parameters_ignore_quick(nb):
 
 
 def _no_solution(nb):
-    nb.cells[4].metadata["tags"] = []
+    nb.cells[5].metadata["tags"] = []
+
+
+def _no_autoreload(nb):
+    nb.cells[2].source = "%load_ext autoreload\n%autoreload 2\nimport numpy"
 
 
 def _code_first(nb):
@@ -200,6 +226,7 @@ def _empty_code_cell(nb):
     (_first_cell_silent, "what the student will learn"),
     (_other_kernel, "kernelspec"),
     (_empty_code_cell, "empty code cell"),
+    (_no_autoreload, "turns on '%autoreload 3'"),
 ])
 def test_checker_catches(spoil, expected):
     nb = _good_notebook()
@@ -216,12 +243,12 @@ def test_checker_catches_error_and_unexecuted_cells_in_a_file(tmp_path):
     nbformat.write(nb, path)
     problems = notebook_file_problems(path)
     assert any("error output" in p for p in problems), problems
-    assert any("cell 5 was not executed" in p for p in problems), problems
+    assert any("cell 6 was not executed" in p for p in problems), problems
 
 
 def test_checker_catches_an_oversized_file(tmp_path):
     nb = _good_notebook()
-    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * MAX_BYTES)]
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * MAX_BYTES)]
     path = tmp_path / "big.ipynb"
     nbformat.write(nb, path)
     assert any("limit is" in p for p in notebook_file_problems(path))

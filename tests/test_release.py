@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -16,6 +17,8 @@ import pytest
 
 from mlp_instructor import release
 from mlp_instructor.release import ReleaseError, fill_in_solutions, find_regions, strip_solutions
+
+from ._mnist import notebook_needs_mnist, require_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = sorted((REPO / "mlp_core").glob("*.py"))
@@ -111,6 +114,43 @@ def test_every_solution_module_names_a_notebook():
             assert path.stem in release.MODULE_NOTEBOOKS, f"{path.name} is not in MODULE_NOTEBOOKS"
 
 
+def test_the_students_list_of_exercises_is_exactly_the_solution_regions():
+    """mlp_core.progress.EXERCISES (what the student's pytest and notebook 06 report) names every region, in order."""
+    from mlp_core.progress import EXERCISES
+
+    regions = [f"{path.stem}.{r.function}" for path in MODULES for r in find_regions(path.read_text())]
+    listed = [name for names in EXERCISES.values() for name in names]
+    assert sorted(listed) == sorted(regions)
+    for notebook, names in EXERCISES.items():
+        assert (REPO / notebook).is_file(), notebook
+        for name in names:
+            assert Path(notebook).name.startswith(release.MODULE_NOTEBOOKS[name.split(".")[0]] + "_"), name
+
+
+def test_a_region_missing_from_the_exercises_stops_the_release(tmp_path, monkeypatch):
+    kit = make_kit(tmp_path / "kit")
+    trimmed = {nb: tuple(n for n in names if n != "layers.Linear.backward") for nb, names in release.EXERCISES.items()}
+    monkeypatch.setattr(release, "EXERCISES", trimmed)
+    with pytest.raises(ReleaseError, match=r"EXERCISES does not list \['layers.Linear.backward'\]"):
+        release.release(tmp_path / "out", source_dir=kit)
+    monkeypatch.setattr(release, "EXERCISES", {**trimmed, "notebooks/01_linear_layer.ipynb": (
+        "layers.Linear.forward", "layers.Linear.backward", "layers.Linear.gone")})
+    with pytest.raises(ReleaseError, match=r"lists \['layers.Linear.gone'\], which have no solution region"):
+        release.release(tmp_path / "out", source_dir=kit)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cited_file_left_out_of_the_release_is_caught(tmp_path, monkeypatch):
+    kit = make_kit(tmp_path / "kit")
+    nb = nbformat.read(kit / "notebooks" / "01_linear_layer.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("See `results/report/summary.md` and `mlp_lab/reference/...`."))
+    nbformat.write(nb, kit / "notebooks" / "01_linear_layer.ipynb")
+    release.release(tmp_path / "out", source_dir=kit)  # both cited paths the kit has are released
+    monkeypatch.setattr(release, "NEVER_COPIED", release.NEVER_COPIED + ("summary.md",))
+    with pytest.raises(ReleaseError, match="01_linear_layer.ipynb cites results/report/summary.md, which the kit has"):
+        release.release(tmp_path / "out2", source_dir=kit)
+
+
 # ----------------------------------------------------------------------------
 # Notebooks
 # ----------------------------------------------------------------------------
@@ -167,9 +207,11 @@ def make_kit(root: Path, planted: str = "") -> Path:
     (root / "tests").mkdir()
     (root / "tests" / "test_public.py").write_text("def test_public():\n    assert True\n")
     (root / "tests" / "test_secret.py").write_text("# instructor-only\ndef test_secret():\n    assert True\n")
-    for folder in ("mlp_instructor", "results"):
-        (root / folder).mkdir()
-        (root / folder / "secret.txt").write_text("answers")
+    (root / "mlp_instructor").mkdir()
+    (root / "mlp_instructor" / "secret.txt").write_text("answers")
+    (root / "results" / "report" / "runs").mkdir(parents=True)
+    (root / "results" / "report" / "runs" / "mlp1-l2-relu-seed0.json").write_text("{}")
+    (root / "results" / "report" / "summary.md").write_text("The report's conclusions, checked.\n")
     (root / "README.md").write_text(
         "# Kit\n\nFor students.\n\n<!-- BEGIN INSTRUCTOR -->\n## For instructors\nsecret\n<!-- END INSTRUCTOR -->\nEnd.\n"
     )
@@ -195,7 +237,9 @@ def test_release_copies_the_whitelist_only(tmp_path):
     kit = make_kit(tmp_path / "kit")
     report = release.release(tmp_path / "out", source_dir=kit)
     out = tmp_path / "out"
-    assert not (out / "mlp_instructor").exists() and not (out / "results").exists()
+    assert not (out / "mlp_instructor").exists()
+    assert (out / "results" / "report" / "summary.md").read_text() == "The report's conclusions, checked.\n"
+    assert (out / "results" / "report" / "runs" / "mlp1-l2-relu-seed0.json").exists()
     assert (out / "tests" / "test_public.py").exists() and not (out / "tests" / "test_secret.py").exists()
     assert report.left_out == ["tests/test_secret.py (instructor-only)"]
     readme = (out / "README.md").read_text()
@@ -281,6 +325,23 @@ def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
                    for c in released.cells if c.cell_type == "code")
 
 
+def test_the_release_carries_the_committed_results_and_every_cited_file(kit):
+    """Notebook 06 shows the 54 committed runs; every results/ or reference file a notebook cites is there."""
+    runs = sorted(p.name for p in (REPO / "results" / "report" / "runs").glob("*.json"))
+    assert len(runs) == 54
+    assert sorted(p.name for p in (kit / "results" / "report" / "runs").glob("*.json")) == runs
+    for rel in ("results/report/summary.md", "results/report/results.md", "results/output_activation_check.md",
+                "results/report/figures/mlp2_test_acc.png"):
+        assert (kit / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+    cited = set()
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            cited.update(release.CITED_DATA.findall(cell.source))
+    assert "results/output_activation_check.md" in cited
+    for rel in sorted(cited):
+        assert (kit / rel).exists() or not (REPO / rel).exists(), f"a notebook cites {rel}, not released"
+
+
 def _instructor_only_lines() -> set[str]:
     """Distinctive lines of the instructor's tools that appear nowhere else in the repository."""
     elsewhere = set()
@@ -356,11 +417,131 @@ TEACHING_NOTEBOOKS = sorted(
 @pytest.mark.parametrize("name", TEACHING_NOTEBOOKS)
 def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, monkeypatch):
     """A student opening a notebook of the repository's release gets a clear NotImplementedError, not a crash."""
-    if "MNIST_DIR" not in os.environ:
-        from ._mnist import mnist_dir
-
-        monkeypatch.setenv("MNIST_DIR", str(mnist_dir()))
+    if "MNIST_DIR" not in os.environ and notebook_needs_mnist(REPO / "notebooks" / name):
+        monkeypatch.setenv("MNIST_DIR", str(require_mnist()))
     _, error = execute_until_error(kit / "notebooks" / name, kit, monkeypatch)
     assert error is not None, f"{name} teaches code the student writes, yet runs to the end without it"
     assert error.ename == "NotImplementedError", f"{name} crashed with {error.ename}: {error.evalue}"
     assert re.fullmatch(r"[A-Za-z0-9]+\.[a-z_]+: write this \(see notebooks/0[1-5]_\w+\.ipynb\)", error.evalue), error.evalue
+
+
+# ----------------------------------------------------------------------------
+# Notebook 06 in the student's kit: the committed runs by default, retraining on request
+# ----------------------------------------------------------------------------
+
+
+def completed_copy(kit: Path, dest: Path, *, only: tuple[str, ...] | None = None,
+                   replacements: dict[str, str] | None = None) -> Path:
+    """A copy of the released ``kit`` with the answers filled back in (of the modules in ``only``; default all).
+
+    ``replacements``: function -> code written instead of the answer (a student's bug).
+    """
+    shutil.copytree(kit, dest)
+    for path in sorted((REPO / "mlp_core").glob("*.py")):
+        original = path.read_text()
+        if find_regions(original) and (only is None or path.stem in only):
+            released = dest / "mlp_core" / path.name
+            mine = {f: c for f, c in (replacements or {}).items()
+                    if f in {r.function for r in find_regions(original)}}
+            released.write_text(fill_in_solutions(released.read_text(), original, path.name, replacements=mine))
+    return dest
+
+
+def with_parameters(path: Path, **values) -> None:
+    """Append assignments to the notebook's ``parameters`` cell, as papermill would."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\n" + "\n".join(f"{name} = {value!r}" for name, value in values.items())
+    nbformat.write(nb, path)
+
+
+def outputs_text(nb) -> str:
+    return "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+@pytest.fixture
+def mnist_env(monkeypatch):
+    if "MNIST_DIR" not in os.environ:
+        monkeypatch.setenv("MNIST_DIR", str(require_mnist()))
+
+
+def test_notebook_06_shows_the_committed_runs_before_any_code_is_written(kit, mnist_env, monkeypatch):
+    nb, error = execute_until_error(kit / "notebooks" / "06_full_comparison.ipynb", kit, monkeypatch)
+    assert error is None, f"{error.ename}: {error.evalue}"
+    text = outputs_text(nb)
+    assert "your mlp_core: 0 of 16 functions of notebooks 01-05 written" in text
+    assert "54 runs of 18 configurations; grid report; seeds [0, 1, 2]" in text
+    assert "18 of 18 configurations with results are within 0.5 percentage points" in text
+
+
+def test_notebook_06_retrain_names_every_function_still_to_write(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit", only=("layers", "activations", "optim"))
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    _, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is not None and error.ename == "NotWrittenYet"
+    assert error.evalue == (
+        "RETRAIN = True trains with your code, and needs 7 functions you have not written yet:\n"
+        "  notebooks/03_losses.ipynb: L2Loss.forward, L2Loss.backward, SoftmaxCrossEntropyLoss.forward, "
+        "SoftmaxCrossEntropyLoss.backward, HingeLoss.forward, HingeLoss.backward (mlp_core/losses.py)\n"
+        "  notebooks/05_training_and_early_stopping.ipynb: EarlyStopping.step (mlp_core/training.py)"
+    )
+    assert not (student / "runs").exists()  # nothing trained, nothing written
+
+
+def test_notebook_06_retrains_into_the_kit_and_leaves_nothing_in_tmp(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit")
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    temp_before = set(Path(tempfile.gettempdir()).iterdir())
+    nb, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is None, f"{error.ename}: {error.evalue}"
+    assert len(list((student / "runs" / "06_quick_grid" / "runs").glob("*.json"))) == 18
+    text = outputs_text(nb)
+    assert "Using the runs in `runs/06_quick_grid`" in text
+    assert "18 runs of 18 configurations; grid quick; seeds [0]; {'ok': 18, 'diverged': 0, 'failed': 0}" in text
+    new_in_tmp = {p.name for p in set(Path(tempfile.gettempdir()).iterdir()) - temp_before}
+    assert not {n for n in new_in_tmp if n.startswith("mlp")}, new_in_tmp
+
+
+def test_a_completed_release_passes_its_own_tests(kit, mnist_env, tmp_path):
+    """The student's `pytest` in their kit: with every function written, no test fails."""
+    student = completed_copy(kit, tmp_path / "kit")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
+    env["PYTHONPATH"] = str(student)  # the kit's mlp_core, not this repository's
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=student, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and " passed" in summary and "failed" not in summary, proc.stdout[-3000:]
+    assert "05_training_and_early_stopping: 1 of 1 written; all written" in proc.stdout
+
+
+def test_the_students_pytest_names_what_is_left_per_notebook(kit, mnist_env, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit", only=("layers",))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
+    env["PYTHONPATH"] = str(student)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_progress.py"],
+                          cwd=student, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "01_linear_layer: 2 of 2 written; all written" in proc.stdout
+    assert "04_network_and_optimizer: 0 of 1 written; to write: SGD.step" in proc.stdout
+    assert "FAILED tests/test_progress.py::test_notebook_functions_are_written[03_losses]" in proc.stdout
+    assert "4 failed, 5 passed" in proc.stdout
+
+
+def test_notebook_06_retrain_with_a_bug_says_why_every_run_failed(kit, mnist_env, monkeypatch, tmp_path):
+    student = completed_copy(kit, tmp_path / "kit",
+                             replacements={"EarlyStopping.step": 'raise RuntimeError("my bug in step")'})
+    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    with_parameters(notebook, RETRAIN=True)
+    nb, error = execute_until_error(notebook, student, monkeypatch)
+    assert error is not None and error.ename == "RuntimeError"
+    assert error.evalue.startswith("none of the 18 runs in runs/06_quick_grid finished (the reasons are above)")
+    assert ("python -m mlp_core reproduce --grid quick --seeds 1 --out runs/06_quick_grid --train-subset 500 "
+            "--test-subset 500 --epochs 2 --retry-failed") in error.evalue
+    text = outputs_text(nb)
+    assert "{'ok': 0, 'diverged': 0, 'failed': 18}" in text
+    assert "  mlp1-l2-sigmoid-seed0: failed: RuntimeError: my bug in step" in text
