@@ -1,0 +1,152 @@
+"""The L2-loss check: candidate definitions on hand-computed batches, the
+recording loss leaves training unchanged and sees exactly the training batches,
+and the committed Markdown is what the committed run JSONs give."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlp_core.losses import L2Loss
+from mlp_lab import l2_loss_check as check
+from mlp_lab.config import TrainConfig, build_run, train_with_config
+from mlp_lab.report import load_reference
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = REPO / "results" / "l2_loss_check"
+
+# Two samples, two classes: y = [[1, 2], [0, 0]], labels [0, 1] -> t = [[1, 0], [0, 1]],
+# y - t = [[0, 2], [0, -1]]: squared entries 0, 4, 0, 1 (sum 5), row norms 2 and 1.
+Y = np.array([[1.0, 2.0], [0.0, 0.0]])
+LABELS = np.array([0, 1])
+T = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+
+def sig(v):
+    return 1 / (1 + math.exp(-v))
+
+
+HAND_COMPUTED = {
+    "half_sum_sq": 5 / (2 * 2),
+    "half_mean_sq": 5 / (2 * 4),
+    "mean_sq": 5 / 4,
+    "sum_sq": 5 / 2,
+    "half_batch_sum_sq": 5 / 2,
+    # targets [[1, -1], [-1, 1]]: y - t = [[0, 3], [1, -1]] -> 0 + 9 + 1 + 1
+    "half_sum_sq_pm1": 11 / (2 * 2),
+    # clip(y, 0, 1) = [[1, 1], [0, 0]]: y - t = [[0, 1], [0, -1]]
+    "half_sum_sq_clipped": 2 / (2 * 2),
+    "half_sample_norm": 0.5 * (2 + 1) / 2,
+    "half_batch_norm": 0.5 * math.sqrt(5) / 2,
+    "root_mean_sq": math.sqrt(5 / 4),
+    # softmax rows: [1/(1+e), e/(1+e)] and [1/2, 1/2]
+    "half_sum_sq_softmax": ((1 / (1 + math.e) - 1) ** 2 + (math.e / (1 + math.e)) ** 2 + 0.25 + 0.25) / (2 * 2),
+    "half_sum_sq_sigmoid": ((sig(1) - 1) ** 2 + sig(2) ** 2 + 0.25 + 0.25) / (2 * 2),
+}
+
+
+def test_every_candidate_has_a_hand_computed_case_and_a_title():
+    assert set(HAND_COMPUTED) == set(check.CANDIDATES)
+    assert set(check.CANDIDATE_TITLES) == set(check.CANDIDATE_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(HAND_COMPUTED))
+def test_candidate_on_a_hand_computed_batch(name):
+    assert check.CANDIDATES[name](Y, T) == pytest.approx(HAND_COMPUTED[name], rel=1e-12)
+
+
+def test_candidates_are_zero_on_a_perfect_output_except_those_that_transform_it():
+    y = np.eye(10)[[3, 1, 4, 1, 5]]
+    values = check.candidate_values(y, np.array([3, 1, 4, 1, 5]), "relu")
+    transformed = {"half_sum_sq_softmax", "half_sum_sq_sigmoid", "half_sum_sq_pm1"}
+    assert all(values[n] == 0 for n in check.CANDIDATE_NAMES if n not in transformed)
+    assert all(values[n] > 0 for n in transformed)
+
+
+def test_the_kit_candidate_is_the_kits_loss_and_the_batch_norm_its_root():
+    rng = np.random.default_rng(3)
+    y, labels = rng.standard_normal((100, 10)), rng.integers(0, 10, 100)
+    values = check.candidate_values(y.astype(np.float32), labels, "sigmoid")
+    kit = L2Loss()(y, labels)
+    assert values["half_sum_sq"] == pytest.approx(kit, rel=1e-6)  # float32 outputs, float64 candidates
+    assert values["half_batch_norm"] == pytest.approx(math.sqrt(kit / 200), rel=1e-6)
+    assert values["half_sum_sq_hidden_act"] == pytest.approx(values["half_sum_sq_sigmoid"], rel=1e-12)
+    relu = check.candidate_values(y, labels, "relu")["half_sum_sq_hidden_act"]
+    assert relu == pytest.approx(check.half_sum_sq(np.maximum(y, 0), np.eye(10)[labels]), rel=1e-12)
+
+
+def test_recording_loss_is_the_l2_loss_and_records_only_the_first_batches_of_an_epoch():
+    rng = np.random.default_rng(0)
+    recorder = check.RecordingL2Loss(batches_per_epoch=2, hidden_activation="relu")
+    kit = L2Loss()
+    for _ in range(3):  # the third call stands for an evaluation batch
+        x, labels = rng.standard_normal((5, 10)), rng.integers(0, 10, 5)
+        assert recorder(x, labels) == kit(x, labels)
+        np.testing.assert_array_equal(recorder.backward(), kit.backward())
+    assert len(recorder.take()) == 2
+    recorder(x, labels)
+    with pytest.raises(RuntimeError, match="recorded 1 training batches, expected 2"):
+        recorder.take()
+
+
+def synthetic_splits(n_train=250, n_test=200, seed=1):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((10, 784)).astype(np.float32)
+    def split(n):
+        labels = rng.integers(0, 10, n)
+        return centres[labels] + 0.5 * rng.standard_normal((n, 784)).astype(np.float32), labels
+    return {"train": split(n_train), "test": split(n_test)}
+
+
+def test_measuring_leaves_training_unchanged_and_agrees_with_the_history():
+    config = TrainConfig(architecture=[16], activation="gelu", loss="l2", max_epochs=4, patience=2, lr=0.05)
+    splits = synthetic_splits()
+    record = check.train_and_measure(config, splits)
+    model, loss_fn, optimizer = build_run(config)
+    plain = train_with_config(config, model, loss_fn, optimizer, splits, progress=False)
+    assert record["history"]["train_loss"] == plain["train_loss"]
+    assert record["history"]["test_acc"] == plain["test_acc"]
+
+    # 200 test samples: equal batches of 100, so the mean of batch means is the mean
+    kit = {a: record["candidates"][a]["half_sum_sq"] for a in check.AGGREGATIONS}
+    assert kit["train_during_epoch"] == pytest.approx(record["history"]["train_loss"], rel=1e-5)
+    assert kit["test_after_epoch"] == pytest.approx(record["history"]["test_loss"], rel=1e-5)
+    # 250 samples = 3 batches, all within the last 50: the window is the whole epoch
+    assert kit["train_last_window"] == kit["train_during_epoch"]
+    epochs = record["stop_epoch"]
+    assert all(len(v) == epochs for a in check.AGGREGATIONS for v in record["candidates"][a].values())
+    # the whole-train-set value exists at the best and at the last epoch, and only
+    # where the test accuracy rose or training ended
+    after = kit["train_after_epoch"]
+    assert after[record["best_epoch"] - 1] is not None and after[-1] is not None
+    best_so_far = -1.0
+    for epoch, (acc, value) in enumerate(zip(record["history"]["test_acc"], after), 1):
+        assert (value is not None) == (acc > best_so_far or epoch == epochs)
+        best_so_far = max(best_so_far, acc)
+
+
+def test_report_numbers_are_the_reports_l2_rows():
+    reference = load_reference()
+    assert check.REPORT_L2 == {cid: row for cid, row in reference.items() if "-l2-" in cid}
+
+
+def test_unknown_config_id_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        check.main(["--only", "mlp3-l2-relu", "--report-only"])
+    assert "unknown config id(s) ['mlp3-l2-relu']" in capsys.readouterr().err
+
+
+def test_render_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match="no run records"):
+        check.render_markdown(check.load_records(tmp_path), "x")
+
+
+def test_committed_markdown_is_what_the_committed_runs_give():
+    records = check.load_records(COMMITTED)
+    assert set(records) == set(check.REPORT_L2), "results/l2_loss_check/ should hold the six L2 runs"
+    for cid, record in records.items():
+        assert record["config"] == check.l2_configs()[list(check.REPORT_L2).index(cid)].to_dict()
+    committed = (REPO / "results" / "l2_loss_check.md").read_text()
+    assert committed == check.render_markdown(records, COMMITTED.name)
