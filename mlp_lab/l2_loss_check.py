@@ -32,7 +32,10 @@ do, so every batch here is the course's 100.
 trains what is missing (one run at a time, resumable: a finished run's JSON
 is kept), writes ``<out>/<config-id>-seed0.json`` per run atomically, then
 ``<out>.md`` (the comparison with the report). ``--report-only`` rewrites the
-Markdown from the JSONs without training.
+Markdown from the JSONs without training. ``--objective unsquared`` trains on
+the best-matching candidate itself (:class:`UnsquaredL2Loss`, into
+``<out>/trained_on_unsquared/``), to tell a loss the report only printed from
+one it also trained on.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import numpy as np
 
 from mlp_core._io import atomic_write_text
 from mlp_core.activations import get_activation
-from mlp_core.losses import L2Loss, one_hot
+from mlp_core.losses import L2Loss, Loss, one_hot
 from mlp_core.network import Sequential
 from mlp_core.training import iterate_minibatches
 from mlp_lab.config import TrainConfig, build_run, load_splits, train_with_config
@@ -227,22 +230,57 @@ def split_values(model: Sequential, images: np.ndarray, labels: np.ndarray, hidd
     return {name: float(np.mean([b[name] for b in per_batch])) for name in CANDIDATE_NAMES}
 
 
-class RecordingL2Loss(L2Loss):
-    """The kit's L2 loss, unchanged, that also evaluates every candidate on the
-    first ``batches_per_epoch`` batches it sees after each :meth:`take` (the
-    training batches: ``train`` evaluates only after the epoch's last update).
+class UnsquaredL2Loss(Loss):
+    """The unsquared batch norm as a training objective, with its own gradient:
+
+        E = 1/(2B) ||Y - T||_F,     dE/dY = (Y - T) / (2B ||Y - T||_F).
+
+    Only to test whether the report could have TRAINED on :func:`half_batch_norm`
+    (rather than only printed it): its gradient is the course's (Y - T)/B
+    divided by 2 ||Y - T||_F, several times smaller once the fit is good.
     """
 
-    def __init__(self, batches_per_epoch: int, hidden_activation: str):
+    def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
+        """x: (B, K) outputs, labels: (B,) -> 1/(2B) ||x - t||_F (float)."""
+        self._check(x, labels)
+        diff = x - one_hot(labels, x.shape[1], x.dtype)
+        norm = float(np.linalg.norm(diff))
+        self.cache = (diff, norm)
+        return 0.5 * norm / x.shape[0]
+
+    def backward(self) -> np.ndarray:
+        """-> dE/dx: (B, K); zero where the outputs equal the targets exactly."""
+        diff, norm = self.cache
+        return diff / (2 * diff.shape[0] * norm) if norm > 0 else np.zeros_like(diff)
+
+
+#: Training objective -> (its loss class, the candidate that equals its value).
+OBJECTIVES: dict[str, tuple[type[Loss], str]] = {
+    "course": (L2Loss, "half_sum_sq"),
+    "unsquared": (UnsquaredL2Loss, "half_batch_norm"),
+}
+
+
+class RecordingLoss(Loss):
+    """A loss, unchanged, that also evaluates every candidate on the first
+    ``batches_per_epoch`` batches it sees after each :meth:`take` (the training
+    batches: ``train`` evaluates only after the epoch's last update).
+    """
+
+    def __init__(self, loss: Loss, batches_per_epoch: int, hidden_activation: str):
+        self.loss = loss
         self.batches_per_epoch = batches_per_epoch
         self.hidden_activation = hidden_activation
         self.batches: list[dict[str, float]] = []
 
     def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
-        loss = super().forward(x, labels)
+        value = self.loss.forward(x, labels)
         if len(self.batches) < self.batches_per_epoch:
             self.batches.append(candidate_values(x, labels, self.hidden_activation))
-        return loss
+        return value
+
+    def backward(self) -> np.ndarray:
+        return self.loss.backward()
 
     def take(self) -> list[dict[str, float]]:
         """The recorded training batches of the epoch that just ended; starts the next."""
@@ -264,14 +302,22 @@ def config_id(config: TrainConfig) -> str:
     return f"{config.architecture}-{config.loss}-{config.activation}"
 
 
-def train_and_measure(config: TrainConfig, splits: dict, progress: bool = False) -> dict:
+def train_and_measure(config: TrainConfig, splits: dict, progress: bool = False, objective: str = "course") -> dict:
     """Train ``config`` and return its record: the kit's history plus, per
     aggregation and candidate, one value per epoch (None where not computed).
+
+    ``objective``: 'course' trains on the kit's L2 loss (config.loss must be
+    'l2'), 'unsquared' on :class:`UnsquaredL2Loss` instead (see :data:`OBJECTIVES`).
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
+    if config.loss != "l2":
+        raise ValueError(f"the L2 check trains L2 configurations only, got loss {config.loss!r}")
+    loss_class, trained_candidate = OBJECTIVES[objective]
     model, _, optimizer = build_run(config)
     train_images, train_labels = splits["train"]
     batches_per_epoch = math.ceil(len(train_labels) / config.batch_size)
-    loss_fn = RecordingL2Loss(batches_per_epoch, config.activation)
+    loss_fn = RecordingLoss(loss_class(), batches_per_epoch, config.activation)
     values: dict[str, dict[str, list[float | None]]] = {a: {c: [] for c in CANDIDATE_NAMES} for a in AGGREGATIONS}
     best = {"acc": -1.0, "epoch": 0}
 
@@ -280,8 +326,10 @@ def train_and_measure(config: TrainConfig, splits: dict, progress: bool = False)
         batches = loss_fn.take()
         during = {c: float(np.mean([b[c] for b in batches])) for c in CANDIDATE_NAMES}
         # The recorder must have seen exactly the batches the history averaged.
-        if not math.isclose(during["half_sum_sq"], record["train_loss"], rel_tol=1e-4):
-            raise RuntimeError(f"epoch {epoch}: recorded train loss {during['half_sum_sq']} != history {record['train_loss']}")
+        if not math.isclose(during[trained_candidate], record["train_loss"], rel_tol=1e-4):
+            raise RuntimeError(
+                f"epoch {epoch}: recorded train loss {during[trained_candidate]} != history {record['train_loss']}"
+            )
         window = {c: float(np.mean([b[c] for b in batches[-DISPLAY_WINDOW:]])) for c in CANDIDATE_NAMES}
         test = split_values(model, *splits["test"], config.activation)
         improved = record["test_acc"] > best["acc"]
@@ -302,6 +350,7 @@ def train_and_measure(config: TrainConfig, splits: dict, progress: bool = False)
     history = train_with_config(config, model, loss_fn, optimizer, splits, progress=False, on_epoch_end=on_epoch_end)
     return {
         "config_id": config_id(config),
+        "objective": objective,
         "seed": config.seed,
         "config": config.to_dict(),
         "best_epoch": history.best_epoch or history.num_epochs,
@@ -345,6 +394,15 @@ def worst_deviation(ratio_rows: dict[str, tuple[float, float]]) -> float:
     return max(abs(r - 1) for pair in ratio_rows.values() for r in pair)
 
 
+#: Subfolder of ``--out`` for the runs trained on :class:`UnsquaredL2Loss`.
+UNSQUARED_FOLDER = "trained_on_unsquared"
+
+
+def render_folder(out: Path) -> str:
+    """The Markdown for the run records in ``out`` (and ``out/trained_on_unsquared``)."""
+    return render_markdown(load_records(out), out.name, load_records(out / UNSQUARED_FOLDER))
+
+
 def load_records(out: Path) -> dict[str, dict]:
     """config id -> record, from ``out/*.json``, in the report's row order."""
     records = {}
@@ -358,8 +416,12 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.2f}"
 
 
-def render_markdown(records: dict[str, dict], out_name: str) -> str:
-    """The comparison of every candidate with the report, from the run records."""
+def render_markdown(records: dict[str, dict], out_name: str, unsquared: dict[str, dict] | None = None) -> str:
+    """The comparison of every candidate with the report, from the run records.
+
+    ``unsquared``: records of runs trained on :class:`UnsquaredL2Loss` (the
+    section on whether the report could have trained on it), if any.
+    """
     if not records:
         raise ValueError("no run records to compare; train first (python -m mlp_lab.l2_loss_check)")
     rows = list(records)
@@ -418,7 +480,7 @@ def render_markdown(records: dict[str, dict], out_name: str) -> str:
     lines += ["", "## Answer", ""]
     if matching:
         lines.append(
-            f"{len(matching)} of {len(CANDIDATE_NAMES)} candidates match: "
+            f"{len(matching)} of {len(CANDIDATE_NAMES)} candidates {'matches' if len(matching) == 1 else 'match'}: "
             + "; ".join(CANDIDATE_TITLES[n] for n in matching) + "."
         )
     else:
@@ -469,8 +531,80 @@ def render_markdown(records: dict[str, dict], out_name: str) -> str:
         gap = 100 * record["history"]["train_acc"][record["best_epoch"] - 1] - REPORT_L2[cid]["train_acc"]
         lines.append(f"| {cid} | {test_ratio:.3f} | {train_ratio:.3f} | {gap:+.2f} |")
     geo = statistics.geometric_mean([r for pair in ratios(records, closest).values() for r in pair])
-    lines += ["", f"Geometric mean of the closest candidate's {2 * len(rows)} ratios: {geo:.3f}.", ""]
+    lines += ["", f"Geometric mean of the closest candidate's {2 * len(rows)} ratios: {geo:.3f}."]
+    if closest == "half_batch_norm":
+        lines += _batch_norm_explanation(records)
+    if unsquared:
+        lines += _unsquared_section(records, unsquared, out_name)
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m mlp_lab.l2_loss_check --out results/l2_loss_check",
+        "    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m mlp_lab.l2_loss_check --out results/l2_loss_check \\",
+        "        --objective unsquared --only mlp1-l2-sigmoid --only mlp1-l2-relu",
+        "",
+        "train the runs that are missing in the folder (one at a time), then rewrite this file; "
+        "`--report-only` only rewrites it.",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def _unsquared_section(records: dict[str, dict], unsquared: dict[str, dict], out_name: str) -> list[str]:
+    """Runs trained on the unsquared norm itself, beside the course-gradient runs and the report."""
+    lines = [
+        "",
+        "## Printed, or also trained on?",
+        "",
+        "Could the report have trained on the unsquared norm too (its true gradient, (Y−T)/(2B‖Y−T‖_F)), "
+        "not only printed it? The configurations below were trained that way as well "
+        f"(`{out_name}/{UNSQUARED_FOLDER}/`), same seed and settings. Accuracies in % at the best epoch.",
+        "",
+        "| Run | Trained on | Best / stop epoch | Test acc | Train acc | Printed test loss (unsquared) | Printed train loss |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for cid, trained in unsquared.items():
+        report = REPORT_L2[cid]
+        lines.append(f"| {cid} | report | – | {report['test_acc']:.2f} | {report['train_acc']:.2f} "
+                     f"| {report['test_loss']:.4f} | {report['train_loss']:.4f} |")
+        for label, record in (("course gradient (y−t)/N", records.get(cid)), ("unsquared norm, its gradient", trained)):
+            if record is None:
+                continue
+            best, h = record["best_epoch"], record["history"]
+            n = run_numbers(record, "half_batch_norm", best)
+            lines.append(
+                f"| {cid} | {label} | {best} / {record['stop_epoch']} | {100 * h['test_acc'][best - 1]:.2f} "
+                f"| {100 * h['train_acc'][best - 1]:.2f} | {n['test_after_epoch']:.4f} | {n['train_during_epoch']:.4f} |"
+            )
+    return lines
+
+
+def _batch_norm_explanation(records: dict[str, dict]) -> list[str]:
+    """Why the kit/report ratio differed per row, if the batch norm is the answer."""
+    lines = [
+        "",
+        "## Why the kit/report ratio differed per row",
+        "",
+        "On a batch of B = 100, ‖Y−T‖_F = √(2B·E) for the kit's E = 1/(2B) Σ‖y−t‖², so the report's "
+        "number is √(E/200) per batch: not a rescaling of the kit's loss but its square root. The "
+        "ratio kit/report is then about √(200·E): larger the larger the loss, which is why it "
+        "differed per row and was largest for the poorly fitted Sigmoid rows. (The mean of the batches' "
+        "roots is a little below the root of the mean, by Jensen's inequality, so the ratio should sit "
+        "a little above √(200·E); the report's own run, another seed, adds noise either way.)",
+        "",
+        "| Run | Kit test loss E | √(200·E) | Kit / report, test | Kit train loss E | √(200·E) | Kit / report, train |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for cid, record in records.items():
+        kit = run_numbers(record, "half_sum_sq", record["best_epoch"])
+        test, train = kit["test_after_epoch"], kit["train_during_epoch"]
+        report = REPORT_L2[cid]
+        lines.append(
+            f"| {cid} | {test:.4f} | {math.sqrt(200 * test):.2f} | {test / report['test_loss']:.2f} "
+            f"| {train:.4f} | {math.sqrt(200 * train):.2f} | {train / report['train_loss']:.2f} |"
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------- #
@@ -495,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"train only this config id (repeatable); one of {', '.join(REPORT_L2)}")
     parser.add_argument("--max-epochs", type=int, default=100, help="epoch cap (the report: 100)")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: MNIST_DIR or the cache)")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default="course",
+                        help="train on the course's L2 loss (default) or on the unsquared norm "
+                             f"(runs go to <out>/{UNSQUARED_FOLDER}/)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite <out>.md from the JSONs")
     parser.add_argument("--progress", action="store_true", help="print one line per epoch to stderr")
     args = parser.parse_args(argv)
@@ -506,18 +643,19 @@ def main(argv: list[str] | None = None) -> int:
         splits = None
         for config in l2_configs(args.max_epochs):
             cid = config_id(config)
-            path = args.out / f"{cid}-seed{config.seed}.json"
+            folder = args.out if args.objective == "course" else args.out / UNSQUARED_FOLDER
+            path = folder / f"{cid}-seed{config.seed}.json"
             if (args.only and cid not in args.only) or path.exists():
                 continue
             splits = splits or load_splits(config, args.data_dir)  # all six share the data
-            print(f"training {cid} (up to {config.max_epochs} epochs)", file=sys.stderr, flush=True)
-            record = train_and_measure(config, splits, progress=args.progress)
+            print(f"training {cid} on the {args.objective} objective (up to {config.max_epochs} epochs)",
+                  file=sys.stderr, flush=True)
+            record = train_and_measure(config, splits, progress=args.progress, objective=args.objective)
             atomic_write_text(path, json.dumps(record, indent=1))
             print(f"  wrote {path} ({record['wall_seconds'] / 60:.1f} min, best epoch {record['best_epoch']})",
                   file=sys.stderr, flush=True)
-    records = load_records(args.out)
     md_path = args.out.with_suffix(".md")
-    atomic_write_text(md_path, render_markdown(records, args.out.name))
+    atomic_write_text(md_path, render_folder(args.out))
     print(f"wrote {md_path}", file=sys.stderr)
     return 0
 
