@@ -171,3 +171,50 @@ def test_render_refuses_an_empty_folder(tmp_path):
     with pytest.raises(ValueError, match="no run records"):
         check.render_markdown(check.load_records(tmp_path), "x")
 
+
+
+def fake_record(cid, factors, train_accs=(0.5, 0.9, 0.99)):
+    """A run of three epochs, best epoch 2, whose every candidate at every epoch
+    and in every aggregation is the report's number times ``factors[name]``."""
+    report = check.REPORT_L2[cid]
+    epochs = len(train_accs)
+    def series(name, metric):
+        return [report[metric] * factors.get(name, 3.0)] * epochs
+    return {
+        "config_id": cid, "best_epoch": 2, "stop_epoch": epochs, "wall_seconds": 60.0,
+        "history": {"train_acc": list(train_accs), "test_acc": [0.5, 0.9, 0.8],
+                    "train_loss": [1.0] * epochs, "test_loss": [1.0] * epochs},
+        "candidates": {
+            aggregation: {name: series(name, "test_loss" if aggregation.startswith("test") else "train_loss")
+                          for name in check.CANDIDATE_NAMES}
+            for aggregation in check.AGGREGATIONS
+        },
+    }
+
+
+def test_markdown_names_the_candidate_that_matches_and_only_it():
+    records = {cid: fake_record(cid, {"mean_sq": 1.05}) for cid in check.REPORT_L2}
+    text = check.render_markdown(records, "runs")
+    assert f"1 of {len(check.CANDIDATE_NAMES)} candidates matches: {check.CANDIDATE_TITLES['mean_sq']}." in text
+    assert text.count("| **yes** |") == 1
+    assert "12 of 12 | 0.05 | **yes** |" in text
+
+
+def test_markdown_says_when_no_candidate_matches_and_names_the_outlier():
+    factors = {"half_batch_norm": 1.0}
+    records = {cid: fake_record(cid, factors) for cid in check.REPORT_L2}
+    records["mlp2-l2-relu"]["candidates"]["train_during_epoch"]["half_batch_norm"][1] *= 0.8
+    text = check.render_markdown(records, "runs")
+    assert f"None of the {len(check.CANDIDATE_NAMES)} candidates matches all 12 numbers at our best epoch." in text
+    assert "11 of 12 numbers within ±10%, the exception mlp2-l2-relu train (0.80)" in text
+
+
+def test_epoch_choices():
+    record = fake_record("mlp1-l2-relu", {}, train_accs=(0.5, 0.98, 0.9889, 0.995))
+    assert check.chosen_epoch(record, "best") == 2
+    assert check.chosen_epoch(record, "final") == 4
+    assert check.chosen_epoch(record, "train_acc") == 3  # the report's 98.88 %
+    with pytest.raises(ValueError, match="unknown epoch choice 'last'"):
+        check.chosen_epoch(record, "last")
+    assert check.within({"a": (1.05, 0.85), "b": (1.0, 1.2)}) == 2
+    assert check.worst_deviation({"a": (1.05, 0.85), "b": (1.0, 1.2)}) == pytest.approx(0.2)
