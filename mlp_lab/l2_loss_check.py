@@ -243,15 +243,15 @@ class UnsquaredL2Loss(Loss):
     def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
         """x: (B, K) outputs, labels: (B,) -> 1/(2B) ||x - t||_F (float)."""
         self._check(x, labels)
-        diff = x - one_hot(labels, x.shape[1], x.dtype)
-        norm = float(np.linalg.norm(diff))
-        self.cache = (diff, norm)
+        residual = x - one_hot(labels, x.shape[1], x.dtype)
+        norm = float(np.linalg.norm(residual))
+        self.cache = (residual, norm)
         return 0.5 * norm / x.shape[0]
 
     def backward(self) -> np.ndarray:
         """-> dE/dx: (B, K); zero where the outputs equal the targets exactly."""
-        diff, norm = self.cache
-        return diff / (2 * diff.shape[0] * norm) if norm > 0 else np.zeros_like(diff)
+        residual, norm = self.cache
+        return residual / (2 * residual.shape[0] * norm) if norm > 0 else np.zeros_like(residual)
 
 
 #: Training objective -> (its loss class, the candidate that equals its value).
