@@ -218,3 +218,30 @@ def test_epoch_choices():
         check.chosen_epoch(record, "last")
     assert check.within({"a": (1.05, 0.85), "b": (1.0, 1.2)}) == 2
     assert check.worst_deviation({"a": (1.05, 0.85), "b": (1.0, 1.2)}) == pytest.approx(0.2)
+
+
+def with_report_accuracies(record, cid):
+    """The record with its best epoch's accuracies set to the report's."""
+    report = check.REPORT_L2[cid]
+    record["history"]["test_acc"][1] = report["test_acc"] / 100
+    record["history"]["train_acc"][1] = report["train_acc"] / 100
+    return record
+
+
+def test_report_fit_counts_accuracies_and_printed_losses():
+    cid = "mlp1-l2-sigmoid"
+    assert check.report_fit(with_report_accuracies(fake_record(cid, {"half_batch_norm": 1.0}), cid), cid) == 4
+    assert check.report_fit(with_report_accuracies(fake_record(cid, {"half_batch_norm": 1.2}), cid), cid) == 2
+    assert check.report_fit(fake_record(cid, {"half_batch_norm": 1.0}), cid) == 2  # accuracies 90 % and 90 %
+
+
+def test_unsquared_section_concludes_only_when_every_row_tells_the_two_apart():
+    cids = ["mlp1-l2-sigmoid", "mlp1-l2-relu"]
+    course = {cid: with_report_accuracies(fake_record(cid, {"half_batch_norm": 1.0}), cid) for cid in check.REPORT_L2}
+    unsquared = {cid: fake_record(cid, {"half_batch_norm": 1.0}) for cid in cids}
+    text = check.render_markdown(course, "runs", unsquared)
+    assert "only the course gradient reproduces all four of the report's numbers" in text
+    assert text.count("| 4 of 4 |") == 2 and text.count("| 2 of 4 |") == 2
+    unsquared["mlp1-l2-relu"] = with_report_accuracies(unsquared["mlp1-l2-relu"], "mlp1-l2-relu")
+    text = check.render_markdown(course, "runs", unsquared)
+    assert "The runs do not tell the two apart in every row (1 of 2 do)." in text
