@@ -808,7 +808,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         report = grade(args.submissions, args.out, force=args.force, jobs=args.jobs, rubric=args.rubric,
                        data_dir=args.data_dir, submission_timeout=args.timeout, memory_mb=args.memory,
-                       sandbox=not args.no_sandbox)
+                       sandbox=not args.no_sandbox, log=lambda line: print(line, flush=True))
     except GradingError as exc:
         print(f"python -m mlp_core grade: error: {exc}", file=sys.stderr)
         return 1
