@@ -15,7 +15,7 @@ How one submission is graded: the judge outside, the code inside
    IPC and mount namespaces, unprivileged, limits on memory, processes, CPU,
    disk and wall time for the whole submission) runs the fixed worker
    (:mod:`mlp_instructor.worker`) on that copy. It only computes: for each
-   hidden check (:mod:`mlp_instructor.checks`) the judge, this process, sends
+   hidden check (:mod:`mlp_instructor.hidden_checks`) the judge, this process, sends
    an operation and its inputs, and gets the outputs back.
 3. The judge runs the same operation on the instructor's solution and makes
    the verdict itself. Expected values, the checks, the rubric and the
@@ -62,9 +62,7 @@ import numpy as np
 from mlp_core._io import atomic_write_text
 from mlp_lab.argtypes import positive_int
 
-from . import checks as checks_module
-from . import sandbox as sandbox_module
-from .checks import Check, build_checks, reference_outputs, self_test, split_secrets, verdict
+from .hidden_checks import Check, build_checks, reference_outputs, self_test, split_secrets, verdict
 from .feedback import Block, Heading, Items, Para, Table, Verbatim, csv_cell, file_stem, to_html, to_markdown
 from .release import ANSWER_TAG, ANSWER_TEXT, SOLUTION_TAG, cell_tags, read_notebook, repo_root
 from .sandbox import Cgroup, Limits, Sandbox, SandboxError, WorkerFailure, bwrap_path, check_bwrap, kill_all_sandboxes
@@ -307,7 +305,7 @@ class Grader:
         digest = hashlib.sha256()
         here = Path(__file__).resolve().parent
         for path in [self.rubric_path, *(here / name for name in
-                                         ("grading.py", "checks.py", "worker.py", "sandbox.py", "submissions.py"))]:
+                                         ("grading.py", "hidden_checks.py", "worker.py", "sandbox.py", "submissions.py"))]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         digest.update(f"{self.timeout}/{self.limits}/{SUBSET_TRAIN}/{SUBSET_TEST}/{SUBSET_SEED}/"
                       f"{self.sandboxed}".encode())

@@ -4,7 +4,7 @@ It knows operations, never checks: a request names an operation (``layer``,
 ``loss``, ``sgd``, ``early_stopping``, ``network``, ``train_mlp1``) and
 carries its inputs; the reply carries the outputs. It holds no expected
 value, no tolerance and no verdict, so nothing in it is secret: the trusted
-judge (:mod:`mlp_instructor.checks`) makes every verdict outside the sandbox,
+judge (:mod:`mlp_instructor.hidden_checks`) makes every verdict outside the sandbox,
 by running the same operations on the instructor's solution
 (:data:`OPERATIONS` is shared) and comparing.
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlp_instructor import checks, grading, sandbox
+from mlp_instructor import grading, hidden_checks, sandbox
 from mlp_instructor.feedback import file_stem
 
 from . import grading_attacks as attacks
@@ -364,13 +364,13 @@ def test_without_bwrap_grading_refuses_unless_no_sandbox_which_says_so(kit, tmp_
 def test_the_checks_cannot_pass_on_nothing():
     data = {"train_x": np.zeros((10, 784)), "train_y": np.zeros(10, int), "test_x": np.zeros((5, 784)),
             "test_y": np.zeros(5, int)}
-    assert checks.self_test(checks.build_checks(data), seed=3) == []
+    assert hidden_checks.self_test(hidden_checks.build_checks(data), seed=3) == []
     # A check on ReLU's gradient where every input is negative expects zeros: self_test refuses it.
-    blind = checks.Check("relu.blind", "ReLU.backward on negative inputs", "layer",
+    blind = hidden_checks.Check("relu.blind", "ReLU.backward on negative inputs", "layer",
                          lambda rng: ({"layer": {"kind": "ReLU"}}, {"x": -1 - rng.random((2, 3)),
                                                                     "G": rng.random((2, 3))}),
-                         (checks.Compare("dx", "dE/dx"),))
-    problems = checks.self_test([blind])
+                         (hidden_checks.Compare("dx", "dE/dx"),))
+    problems = hidden_checks.self_test([blind])
     assert "relu.blind: a reply of zeros passes it" in problems
     assert "relu.blind: the expected dE/dx is (nearly) zero" in problems
 
