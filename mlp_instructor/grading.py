@@ -237,6 +237,14 @@ class SubmissionResult:
 # ----------------------------------------------------------------------------
 
 
+def judged(check: Check, sent, header: dict, outputs: dict, expected: dict, secrets: dict) -> str:
+    """The verdict, also for replies no check foresaw (odd dtypes, shapes): never an exception."""
+    try:
+        return verdict(check, sent, header, outputs, expected, secrets)
+    except Exception as exc:  # noqa: BLE001 - whatever came back, it is this check that fails
+        return f"the output could not be compared ({type(exc).__name__}): check its type, dtype and shape"
+
+
 class Grader:
     """Grades submissions against one rubric and the hidden checks, each in a sandbox.
 
@@ -291,6 +299,8 @@ class Grader:
     def close(self) -> None:
         self.stopping.set()
         kill_all_sandboxes()
+        if self.cgroups:
+            Cgroup.remove_parents()
         shutil.rmtree(self.workspace, ignore_errors=True)
 
     def __enter__(self) -> "Grader":
@@ -438,7 +448,7 @@ class Grader:
                 limit = min(self.rubric.timeout_of(check), left)
                 try:
                     header, outputs = box.call(check.op, *sent, timeout=limit, cpu_budget=self.timeout)
-                    message = verdict(check, sent, header, outputs, expected, secrets)
+                    message = judged(check, sent, header, outputs, expected, secrets)
                 except WorkerFailure as exc:
                     message = exc.reason
                     if exc.reason.startswith("timed out"):
@@ -753,6 +763,12 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                     result = future.result()
                 except Interrupted:
                     continue
+                except Exception as exc:  # noqa: BLE001 - a grader bug costs one submission, never the run
+                    student = futures[future]
+                    result = SubmissionResult(student, hashes[student], sandboxed=grader.sandboxed,
+                                              status=f"grader error ({type(exc).__name__}: {exc}); please report it")
+                    grader._not_run(result, result.status)
+                    grader._score(result)
                 save(result)
                 log(f"  {printable(result.student)}: {_num(result.total)} / {_num(grader.rubric.max_points)} "
                     f"({result.seconds:.1f} s)")

@@ -150,6 +150,16 @@ class Cgroup:
             return None
         return None
 
+    @staticmethod
+    def remove_parents() -> None:
+        """Remove the grader's (empty) parent cgroups; one still in use by another run stays."""
+        for parent in [CGROUP_ROOT / "mlp-grading",
+                       *(CGROUP_ROOT / c / "mlp-grading" for c in ("memory", "pids", "cpuacct"))]:
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
+
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
@@ -379,6 +389,8 @@ class Sandbox:
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.closed = False
+        self._requests = 0
+        self._cpu_budget: float | None = None
 
     # -- the channel ----------------------------------------------------------
 
@@ -413,8 +425,8 @@ class Sandbox:
             return f"the worker died ({_signal_name(number)})"
         return f"the worker exited (status {code}) instead of answering: the submission's code ended the process?"
 
-    def receive(self, deadline: float, what: str) -> tuple[dict, dict]:
-        """The next reply: (header, arrays), read with size limits and no pickles."""
+    def receive(self, deadline: float, what: str, request_id: int) -> tuple[dict, dict]:
+        """The reply to request ``request_id``: (header, arrays), read with size limits and no pickles."""
         if self._read(4, deadline, what) != REPLY:
             raise WorkerFailure("the worker sent a malformed reply (the submission wrote into the channel?)")
         (n,) = struct.unpack(">I", self._read(4, deadline, what))
@@ -424,18 +436,19 @@ class Sandbox:
             header = json.loads(self._read(n, deadline, what))
         except ValueError:
             raise WorkerFailure("the worker sent a malformed reply header") from None
+        if not isinstance(header, dict) or header.get("id") != request_id:
+            raise WorkerFailure("the reply does not answer the request (the submission wrote into the channel?)")
         (m,) = struct.unpack(">Q", self._read(8, deadline, what))
         if m > MAX_REPLY_BYTES:
             raise WorkerFailure(f"the reply is larger than {MAX_REPLY_BYTES >> 20} MB")
-        blob = self._read(m, deadline, what)
-        if not isinstance(header, dict):
-            raise WorkerFailure("the worker sent a malformed reply header", fatal=False)
-        return header, load_arrays(blob)
+        return header, load_arrays(self._read(m, deadline, what))
 
     def call(self, op: str, params: dict, arrays: dict, timeout: float, cpu_budget: float | None = None
              ) -> tuple[dict, dict]:
+        """Send one request; its reply (header, arrays), or WorkerFailure."""
         self._cpu_budget = cpu_budget
-        message = encode(REQUEST, {"op": op, "params": params}, arrays)
+        self._requests += 1
+        message = encode(REQUEST, {"id": self._requests, "op": op, "params": params}, arrays)
         deadline = time.monotonic() + timeout
         try:
             _write_all(self.proc.stdin.fileno(), message, deadline)
@@ -443,11 +456,11 @@ class Sandbox:
             raise WorkerFailure(self._death_reason()) from None
         except TimeoutError:
             raise WorkerFailure("timed out: the worker did not take the request within the time limit") from None
-        return self.receive(deadline, op)
+        return self.receive(deadline, op, self._requests)
 
     def hello(self, timeout: float, cpu_budget: float | None = None) -> dict:
         self._cpu_budget = cpu_budget
-        header, _ = self.receive(time.monotonic() + timeout, "importing mlp_core")
+        header, _ = self.receive(time.monotonic() + timeout, "importing mlp_core", 0)
         return header
 
     # -- ending ---------------------------------------------------------------

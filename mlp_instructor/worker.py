@@ -18,8 +18,9 @@ student's ``print`` cannot interleave with replies). Each message is
     MAGIC (4 bytes) | header length (4 bytes, big-endian) | header (JSON)
                     | arrays length (8 bytes, big-endian) | arrays (.npz, no pickles)
 
-Requests use ``b"MLPQ"`` and ``{"op": name, "params": {...}}``; replies use
-``b"MLPA"`` and ``{"ok": bool, "error": str, "where": str, "warnings": [...]}``.
+Requests use ``b"MLPQ"`` and ``{"id": n, "op": name, "params": {...}}``; replies use
+``b"MLPA"`` and ``{"id": n, "ok": bool, "error": str, "where": str, "warnings": [...]}``
+(the judge refuses a reply whose id is not its request's).
 The first reply, sent unasked, says whether ``mlp_core`` imported.
 """
 
@@ -305,21 +306,23 @@ def main(argv: list[str]) -> int:
 
     try:
         mlp = importlib.import_module("mlp_core")
-        hello = {"ok": True}
+        hello = {"id": 0, "ok": True}
     except BaseException as exc:  # noqa: BLE001 - a submission may raise anything at import
-        mlp, hello = None, {"ok": False, "error": _describe(exc, root), "where": _where(exc.__traceback__, root)}
+        mlp, hello = None, {"id": 0, "ok": False, "error": _describe(exc, root),
+                            "where": _where(exc.__traceback__, root)}
     replies.write(encode(REPLY, hello, {}))
     while mlp is not None:
         try:
             header, arrays = read_message(requests, REQUEST)
         except EOFError:
             return 0
+        answer = {"id": header.get("id")}
         try:
             outputs, caught = run_operation(mlp, header["op"], header.get("params", {}), arrays)
-            reply = encode(REPLY, {"ok": True, "warnings": caught}, outputs)
+            reply = encode(REPLY, answer | {"ok": True, "warnings": caught}, outputs)
         except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
-            reply = encode(REPLY, {"ok": False, "error": _describe(exc, root),
-                                   "where": _where(exc.__traceback__, root)}, {})
+            reply = encode(REPLY, answer | {"ok": False, "error": _describe(exc, root),
+                                            "where": _where(exc.__traceback__, root)}, {})
         replies.write(reply)
     return 0
 

@@ -235,25 +235,19 @@ def _achieved(*args, **kwargs):
 _layers.Linear.forward = _achieved
 '''
 
-# Appended to mlp_core/__init__.py: four children of 900 MB each (each under a per-process limit).
+# Appended to mlp_core/__init__.py: four fresh interpreters of 900 MB each (each under a per-process limit).
 MEMORY_CHILDREN = r'''
-import os as _os, select as _select, time as _time
-_read, _write = _os.pipe()
-for _ in range(4):
-    if _os.fork() == 0:
-        try:
-            _block = bytearray(900 * 2**20)
-            for _i in range(0, len(_block), 4096):
-                _block[_i] = 1
-            _os.write(_write, b"1")
-            _time.sleep(20)
-        finally:
-            _os._exit(0)
-_got, _end = b"", _time.time() + 10
-while len(_got) < 4 and _time.time() < _end:
-    if _select.select([_read], [], [], 0.5)[0]:
-        _got += _os.read(_read, 4)
-_what = f"{len(_got)} of 4 children held 900 MB at once"
+import select as _select, subprocess as _subprocess, sys as _sys, time as _time
+_code = ("b = bytearray(900 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+         "print(1, flush=True)\nimport time; time.sleep(20)")
+_children = [_subprocess.Popen([_sys.executable, "-S", "-c", _code], stdout=_subprocess.PIPE,
+                               stderr=_subprocess.DEVNULL) for _ in range(4)]
+_held, _end = set(), _time.time() + 5
+while len(_held) < 4 and _time.time() < _end:
+    for _out in _select.select([c.stdout for c in _children if c.stdout not in _held], [], [], 0.5)[0]:
+        if _out.readline().strip() == b"1":
+            _held.add(_out)
+_what = f"{len(_held)} of 4 children held 900 MB at once"
 
 from . import layers as _layers
 def _achieved(*args, **kwargs):
@@ -430,7 +424,7 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
                                 _append(WRITES_ELSEWHERE)),
     "attack_daemon": ("leaves a double-forked daemon that rewrites gradebook.csv from 5 s to 25 s later", _append(DAEMON)),
     "attack_fork_bomb": ("starts up to 200 sleeping processes", _append(FORK_BOMB)),
-    "attack_memory_children": ("four children of 900 MB each", _append(MEMORY_CHILDREN)),
+    "attack_memory_children": ("four fresh interpreters of 900 MB each", _append(MEMORY_CHILDREN)),
     "attack_disk_fill": ("writes up to 1.5 GB in files of 100 MB in its temporary, current and home folders", _append(DISK_FILL)),
     "attack_symlinked_core": ("its mlp_core is a symbolic link to the instructor's package", _symlinked_core),
     "attack_all_zeros": ("every checked function returns zeros or does nothing", lambda kit: fill_only(kit, ALL_ZEROS)),

@@ -51,7 +51,9 @@ EXPECTED = {
     "notebook_link": ({}, "notebooks/ (a symbolic link)"),
     "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
     "zip_odd_names": ({}, "left out of the zip (2)"),
-    **{name: ("all zero", None) for name in attacks.ATTACKS if name != "attack_symlinked_core"},
+    **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
+                                                                              "attack_forged_report")},
+    "attack_forged_report": ("all zero", "the sandbox did not start (the reply does not answer the request (the submission wrote into the channel?))"),
 }
 #: Submissions that cannot be graded at all, and the status the gradebook gives them.
 NOT_GRADED = {
@@ -75,8 +77,12 @@ def tree_digest(folder: Path) -> dict[str, str]:
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             path = Path(dirpath) / name
             key = os.fsencode(path.relative_to(folder)).decode("utf-8", "backslashreplace")
-            found[key] = ("link:" + os.readlink(path)) if path.is_symlink() else \
-                hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.is_symlink():
+                found[key] = "link:" + os.readlink(path)
+            elif path.is_file():
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:  # a FIFO: opening it would wait for a writer
+                found[key] = "special"
     return found
 
 
@@ -151,6 +157,7 @@ def write_packing_cases(kit: Path, subs: Path, scratch: Path) -> None:
     notebook_link = Path(shutil.copytree(full, subs / "notebook_link"))
     shutil.rmtree(notebook_link / "notebooks")
     (notebook_link / "notebooks").symlink_to(REPO / "notebooks", target_is_directory=True)
+    os.mkfifo(notebook_link / "mlp_core" / "fifo.py")  # reading it would block the grader forever
     (subs / "dup").mkdir()
     shutil.copy(subs / "zip_deep.zip", subs / "dup.zip")
     for name in ("Zoë", "zoë", "ZOË <script>"):
@@ -277,6 +284,26 @@ def test_skipped_entries_are_listed_in_the_feedback(graded):
     for phrase in ("../escape.txt (a path outside the folder)", "kit/mlp\\_core/extra.py (a symbolic link)",
                    "notebooks/10_extra.ipynb cannot be read (UnicodeDecodeError)"):
         assert phrase in odd or grading_text(phrase) in odd, phrase
+
+
+def test_special_files_are_listed_not_read(graded):
+    _, _, out, *_ = graded
+    assert grading_text("mlp_core/fifo.py (not a regular file)") in feedback_of(out, "notebook_link")
+
+
+def test_replies_are_read_as_data():
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, y=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(sandbox.WorkerFailure, match="cannot be read"):
+        sandbox.load_arrays(buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez(buffer, y=np.array(["text"]))
+    with pytest.raises(sandbox.WorkerFailure, match="not a number"):
+        sandbox.load_arrays(buffer.getvalue())
+    with pytest.raises(sandbox.WorkerFailure, match="cannot be read"):
+        sandbox.load_arrays(b"PK\x03\x04 not a zip")
 
 
 def test_answers_are_collected_and_escaped_alike(graded):
