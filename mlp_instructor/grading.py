@@ -711,6 +711,9 @@ def grade(
                     source_dir=Path(source_dir) if source_dir else None) as grader:
             if not sandbox:
                 log(f"WARNING: {UNPROTECTED}")
+            elif grader.cgroups is None:
+                log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
+                    "limited per process, processes per sandbox user (see the README's grading section)")
             return _grade_all(grader, submissions, out_dir, state, force, jobs, log)
     finally:
         if previous_handler is not None:

@@ -388,6 +388,22 @@ def test_without_bwrap_grading_refuses_unless_no_sandbox_which_says_so(kit, tmp_
     assert "NOT PROTECTED" in feedback_of(tmp_path / "out", "full_marks")
 
 
+def test_without_cgroups_the_rlimits_still_hold(kit, tmp_path, monkeypatch):
+    """Where cgroups cannot be written: processes limited per sandbox user, memory per process."""
+    subs = tmp_path / "subs"
+    attacks.write_class(kit, subs, ["full_marks", "attack_fork_bomb", "attack_daemon"])
+    monkeypatch.setattr(grading.Cgroup, "available", classmethod(lambda cls: None))
+    report = grading.grade(subs, tmp_path / "out", data_dir=require_mnist(), log=lambda line: None)
+    assert sandbox_processes() == []
+    assert [r.total for r in report.results] == [0, 0, 100]
+    fork = feedback_of(tmp_path / "out", "attack_fork_bomb")
+    assert int(fork.split("ACHIEVED: ")[1].split(" child")[0]) < report_rubric().processes
+
+
+def report_rubric() -> grading.Rubric:
+    return grading.load_rubric(REPO / "mlp_instructor" / "rubric.toml")
+
+
 def test_the_checks_cannot_pass_on_nothing():
     data = {"train_x": np.zeros((10, 784)), "train_y": np.zeros(10, int), "test_x": np.zeros((5, 784)),
             "test_y": np.zeros(5, int)}
