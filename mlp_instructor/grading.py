@@ -291,7 +291,6 @@ class Grader:
         self.questions = questions_of(self.source_dir / "notebooks")
         self.kit_modules = sorted(p.name for p in (self.source_dir / "mlp_core").glob("*.py"))
         self.workspace = Path(tempfile.mkdtemp(prefix="mlp-grading-"))
-        self.workspace.chmod(0o711)  # the sandbox user must reach the copies bound into its sandbox
         self.stopping = threading.Event()
         self._slots = list(range(64))
         self._slots_lock = threading.Lock()
