@@ -51,6 +51,8 @@ import numpy as np
 from .worker import MAX_HEADER, REPLY, REQUEST, SUBMISSION_MOUNT, encode
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
+#: The folder holding this package (the instructor's repository, or a site-packages): hidden when bound.
+INSTRUCTOR_ROOT = Path(__file__).resolve().parents[1]
 #: Sandboxed workers run as uid/gid SANDBOX_UID_BASE + slot (when the judge is root).
 SANDBOX_UID_BASE = 61000
 #: Largest reply the judge reads (the biggest real one, the predictions, is 8 kB).
@@ -314,7 +316,7 @@ def sandbox_command(copy: Path, slot: int, limits: Limits, bwrap: str) -> list[s
         command += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     else:
         command += ["--unshare-all", "--cap-drop", "ALL"]
-    command += _system_binds() + binds
+    command += _system_binds() + binds + hide_instructor(command + _system_binds() + binds)
     command += ["--proc", "/proc", "--dev", "/dev",
                 "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/tmp",
                 "--ro-bind", str(copy), SUBMISSION_MOUNT,
@@ -329,6 +331,18 @@ def sandbox_command(copy: Path, slot: int, limits: Limits, bwrap: str) -> list[s
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     command += [python, "-I", "-S", GRADER_MOUNT, SUBMISSION_MOUNT, numpy_site]
     return command
+
+
+def hide_instructor(args: list[str]) -> list[str]:
+    """``--tmpfs`` over the instructor's folder if a read-only bind in ``args`` contains it.
+
+    (A repository kept under /usr/local/src, say, or the course installed into
+    the Python installation itself: its checks and solution must stay out.)
+    """
+    bound = [Path(args[i + 1]) for i, arg in enumerate(args[:-1]) if arg == "--ro-bind"]
+    if any(INSTRUCTOR_ROOT == b or b in INSTRUCTOR_ROOT.parents for b in bound):
+        return ["--tmpfs", str(INSTRUCTOR_ROOT)]
+    return []
 
 
 def unsandboxed_command(copy: Path) -> list[str]:

@@ -291,6 +291,15 @@ def test_special_files_are_listed_not_read(graded):
     assert grading_text("mlp_core/fifo.py (not a regular file)") in feedback_of(out, "notebook_link")
 
 
+def test_an_instructor_folder_inside_a_bound_tree_is_hidden(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "INSTRUCTOR_ROOT", Path("/usr/local/src/course"))
+    command = sandbox.sandbox_command(tmp_path, 0, sandbox.Limits(), "bwrap")
+    assert command.index("/usr/local/src/course") > command.index("/usr") and \
+        command[command.index("/usr/local/src/course") - 1] == "--tmpfs"
+    monkeypatch.setattr(sandbox, "INSTRUCTOR_ROOT", REPO)
+    assert str(REPO) not in sandbox.sandbox_command(tmp_path, 0, sandbox.Limits(), "bwrap")
+
+
 def test_replies_are_read_as_data():
     import io
 
