@@ -1,153 +1,113 @@
-"""The autograder end to end: a round trip to full marks and faulty submissions with exact scores.
+"""The autograder against hostile, faulty and oddly packed submissions.
 
 One release of this repository is shared by every test (module fixture).
-From it the tests write a class of submissions: one filled in with the
-solutions (full marks), and one per fault the issue lists, each filled in
-with the solutions except for the faulty function. All are graded in one
-``grade`` run, in parallel, as an instructor would; each submission's
-pytest runs in its own process, so this file takes a while (about a
-minute on two cores).
+From it the tests write a class (``tests/grading_attacks.py``): the full
+solution, ordinary faults, one submission per attack of issue 10 (each
+implements nothing, so it deserves 0), and submissions packed badly (zips
+with two kits, deep folders, names that are not UTF-8, links). All are
+graded in one ``grade`` run, in sandboxes, as an instructor would; then the
+tests check every score, that no file outside the sandboxes changed, that no
+process outlived ``grade``, and that the gradebook stays as written.
 """
 # instructor-only
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from mlp_instructor import grading, release
-from mlp_instructor.release import fill_in_solutions, find_regions
+from mlp_instructor import grading, hidden_checks, sandbox
+from mlp_instructor.feedback import file_stem
 
+from . import grading_attacks as attacks
 from ._mnist import require_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 
-FAULTS = {
-    # Sigmoid with the sign of the gradient flipped.
-    "sigmoid_sign": {
-        "Sigmoid.forward": "y = 0.5 * (1 + np.tanh(0.5 * x))\nself.cache = y\nreturn y",
-        "Sigmoid.backward": "y = self.cache\nreturn -grad_output * y * (1 - y)",
-    },
-    # Cross-entropy whose gradient forgets to divide by the batch size N.
-    "ce_without_1_over_n": {
-        "SoftmaxCrossEntropyLoss.forward": (
-            "z = x - x.max(axis=1, keepdims=True)\n"
-            "log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))\n"
-            "self.cache = (np.exp(log_p), labels)\n"
-            "return float(-np.mean(log_p[np.arange(len(labels)), labels]))"
-        ),
-        "SoftmaxCrossEntropyLoss.backward": (
-            "p, labels = self.cache\ngrad = p.copy()\ngrad[np.arange(len(labels)), labels] -= 1\nreturn grad"
-        ),
-    },
-    # Hinge loss with the margin hard-coded to 1 instead of self.margin.
-    "hinge_wrong_margin": {
-        "HingeLoss.forward": (
-            "rows = np.arange(len(labels))\n"
-            "m = x - x[rows, labels][:, None] + 1.0\n"
-            "m[rows, labels] = 0\n"
-            "self.cache = (m > 0, labels)\n"
-            "return float(np.sum(np.maximum(m, 0)) / len(labels))"
-        ),
-        "HingeLoss.backward": (
-            "positive, labels = self.cache\n"
-            "grad = positive.astype(np.float64)\n"
-            "grad[np.arange(len(labels)), labels] = -positive.sum(axis=1)\n"
-            "return grad / len(labels)"
-        ),
-    },
-    # Momentum applied wrongly: v is rebound, so the stored velocity never changes.
-    "momentum_wrong": {
-        "SGD.step": "v = self.momentum * v + p.grad + decay * p.data\np.data -= self.lr * v",
-    },
-    # Early stopping that never returns.
-    "infinite_loop": {"EarlyStopping.step": "while True:\n    pass"},
-    # A syntax error in losses.py: the package does not import at all.
-    "syntax_error": {"L2Loss.forward": "return (x -"},
-}
-
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
     "full_marks": ({}, None),
-    "sigmoid_sign": ({"sigmoid": 2.5, "network_gradcheck": 10}, "FAIL `test_sigmoid_backward`: AssertionError: Sigmoid.backward"),
-    "ce_without_1_over_n": ({"cross_entropy": 5, "network_gradcheck": 10, "end_to_end": 0},
-                            "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N)"),
-    "hinge_wrong_margin": ({"hinge": 2.5}, "HingeLoss(margin=2).forward: use self.margin"),
-    "momentum_wrong": ({"sgd": 5, "end_to_end": 0}, "SGD.step with momentum 0.9, after 3 steps"),
-    "infinite_loop": ({"early_stopping": 0}, "timed out: the test did not finish in 10 s"),
+    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 10}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
+    "ce_without_1_over_n": ({"cross_entropy": 3.33, "network_gradcheck": 10, "end_to_end": 0},
+                            "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N): the returned gradient dE/dx: "
+                            "wrong values"),
+    "hinge_wrong_margin": ({"hinge": 0}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
+    "momentum_wrong": ({"sgd": 5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
+    "infinite_loop": ({"early_stopping": 0}, "timed out: no answer within 10 s"),
     "syntax_error": ("all zero", "mlp_core does not import: SyntaxError"),
     "deleted_module": ("all zero", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
-    "own_conftest": ("all zero", "ignored (grading uses its own tests and settings): conftest.py"),
-    "imports_instructor_copy": ("all zero", None),
-    "deletes_files": ({"end_to_end": 0}, "the MNIST subset the grader put in this run's folder is gone"),
+    "naive_sigmoid": ({"sigmoid": 3.33}, "numpy warned while your code ran (RuntimeWarning: overflow encountered in exp)"),
+    "notebook_link": ({}, "notebooks/ (a symbolic link)"),
+    "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
+    "zip_odd_names": ({}, "left out of the zip (2)"),
+    **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
+                                                                              "attack_forged_report")},
+    "attack_forged_report": ("all zero", "the sandbox did not start (the reply does not answer the request (the submission wrote into the channel?))"),
 }
-
-CHEATING_CONFTEST = '''
-import pytest
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    report.outcome = "passed"
-    report.longrepr = None
-'''
-
-# Appended to a submission's mlp_core/__init__.py: writes a cheating conftest.py at import time.
-WRITES_CONFTEST = f'''
-import os as _os
-for _folder in (".", "hidden_tests", "tests"):
-    if _os.path.isdir(_folder):
-        with open(_os.path.join(_folder, "conftest.py"), "w") as _f:
-            _f.write({CHEATING_CONFTEST!r})
-'''
-
-# A whole mlp_core/__init__.py that swaps itself for the instructor's installed package, if any.
-IMPORTS_INSTRUCTOR = '''
-import importlib, os, sys
-_here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-del sys.modules["mlp_core"]
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-sys.modules["mlp_core"] = importlib.import_module("mlp_core")
-'''
-
-# Appended to a submission's mlp_core/__init__.py: deletes what it can find of the grading run.
-DELETES_FILES = """
-import os as _os, shutil as _shutil
-for _path in (_os.environ.get("MLP_GRADING_DATA", ""), "hidden_tests", _os.environ.get("MNIST_DIR", "")):
-    if _path and _os.path.isdir(_path):
-        _shutil.rmtree(_path, ignore_errors=True)
-    elif _path and _os.path.exists(_path):
-        _os.remove(_path)
-"""
-
-STUDENT_ANSWER = "Because the hash is of the decompressed bytes <b>not</b> the gzip."
+#: Submissions that cannot be graded at all, and the status the gradebook gives them.
+NOT_GRADED = {
+    "zip_two_kits": "the submission holds 2 copies of the kit (copy1/, copy2/): send one",
+    "dup": "two submissions with this id ('dup' and 'dup.zip'): keep one and grade again",
+    "attack_symlinked_core": "mlp_core is a symbolic link: a submission must contain its own code",
+    "Zoë": "no mlp_core package (mlp_core/__init__.py) in the submission",
+    "zoë": "no mlp_core package (mlp_core/__init__.py) in the submission",
+    "ZOË <script>": "no mlp_core package (mlp_core/__init__.py) in the submission",
+    "caf\\udce9": "no mlp_core package (mlp_core/__init__.py) in the submission",
+}
+STUDENT_ANSWER = "Because the hash is of the decompressed bytes <b>not</b> the gzip. ```"
+#: What must never reach a student's feedback: lines of the checks, the rubric, the solution.
+SECRETS = ("def build_checks", "[[item]]", "BEGIN SOLUTION", "np.matmul(x.T, grad_output, out=self.W.grad)")
 
 
-def fill(kit: Path, replacements: dict[str, str] | None = None) -> None:
-    """Write the solutions into a released kit, except ``replacements`` (function -> code)."""
-    replacements = dict(replacements or {})
-    for path in sorted((REPO / "mlp_core").glob("*.py")):
-        original = path.read_text()
-        functions = {r.function for r in find_regions(original)}
-        if not functions:
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Relative path -> hash of every file (links by target) under ``folder``."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = Path(dirpath) / name
+            key = os.fsencode(path.relative_to(folder)).decode("utf-8", "backslashreplace")
+            if path.is_symlink():
+                found[key] = "link:" + os.readlink(path)
+            elif path.is_file():
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:  # a FIFO: opening it would wait for a writer
+                found[key] = "special"
+    return found
+
+
+def sandbox_processes() -> list[str]:
+    """Processes of a sandbox still alive: the sandbox users' uids, or the worker on the command line."""
+    alive = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
             continue
-        mine = {f: replacements.pop(f) for f in list(replacements) if f in functions}
-        target = kit / "mlp_core" / path.name
-        target.write_text(fill_in_solutions(target.read_text(), original, path.name, replacements=mine))
-    assert not replacements, f"no solution region for {sorted(replacements)}"
+        try:
+            uid = int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if sandbox.SANDBOX_UID_BASE <= uid < sandbox.SANDBOX_UID_BASE + 64 or sandbox.GRADER_MOUNT in cmdline \
+                or attacks.MARK in cmdline:
+            alive.append(f"{pid} uid {uid}: {cmdline[:100]}")
+    return alive
 
 
 def answer_first_question(kit: Path) -> str:
     """Write STUDENT_ANSWER into the first answer cell of the released notebooks; return its key."""
     import nbformat
+
+    from mlp_instructor import release
 
     for path in sorted((kit / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -159,190 +119,327 @@ def answer_first_question(kit: Path) -> str:
     raise AssertionError("the release has no answer cell to fill in")
 
 
+def zip_folder(folder: Path, archive_path: Path, prefix: str) -> None:
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, f"{prefix}/{path.relative_to(folder).as_posix()}")
+
+
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory) -> Path:
     """The student release of this repository, shared by every test here."""
+    from mlp_instructor import release
+
     kit = tmp_path_factory.mktemp("release") / "kit"
     release.release(kit, import_check=False)
     return kit
 
 
+def write_packing_cases(kit: Path, subs: Path, scratch: Path) -> None:
+    """Submissions packed oddly: zips, deep folders, odd names, links, duplicates."""
+    full = scratch / "full"
+    shutil.copytree(kit, full)
+    attacks.fill(full)
+    zip_folder(full, subs / "zip_deep.zip", "a/b/c/d/e/f/mlp-course")
+    with zipfile.ZipFile(subs / "zip_two_kits.zip", "w") as archive:
+        for prefix in ("copy1", "copy2"):
+            for path in sorted(full.rglob("*")):
+                archive.write(path, f"{prefix}/{path.relative_to(full).as_posix()}")
+    with zipfile.ZipFile(subs / "zip_odd_names.zip", "w") as archive:
+        for path in sorted(full.rglob("*")):
+            archive.write(path, f"kit/{path.relative_to(full).as_posix()}")
+        archive.writestr("../escape.txt", "x")
+        archive.writestr("kit/notebooks/10_extra.ipynb", b"\xff\xfe not json, not UTF-8")
+        link = zipfile.ZipInfo("kit/mlp_core/extra.py")
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+        archive.writestr(zipfile.ZipInfo("kit/mlp_core/latin1.py"), b"# caf\xe9: not UTF-8, never imported\n")
+    notebook_link = Path(shutil.copytree(full, subs / "notebook_link"))
+    shutil.rmtree(notebook_link / "notebooks")
+    (notebook_link / "notebooks").symlink_to(REPO / "notebooks", target_is_directory=True)
+    os.mkfifo(notebook_link / "mlp_core" / "fifo.py")  # reading it would block the grader forever
+    (subs / "dup").mkdir()
+    shutil.copy(subs / "zip_deep.zip", subs / "dup.zip")
+    for name in ("Zoë", "zoë", "ZOË <script>"):
+        (subs / name).mkdir()
+    os.mkdir(os.fsencode(subs) + b"/caf\xe9")
+    link = subs / "attack_symlinked_core" / "mlp_core"
+    link.unlink()
+    link.symlink_to(REPO / "mlp_core", target_is_directory=True)
+
+
 @pytest.fixture(scope="module")
 def graded(kit, tmp_path_factory):
-    """(report, gradebook rows, output folder, submissions folder, answered question key)."""
+    """(report, gradebook rows, output folder, submissions folder, answered question key, digests)."""
     mnist = require_mnist()
     tmp = tmp_path_factory.mktemp("grading")
     subs = tmp / "submissions"
-    subs.mkdir()
-
-    def copy(name: str) -> Path:
-        return Path(shutil.copytree(kit, subs / name))
-
-    full = copy("full_marks")
-    fill(full)
-    question = answer_first_question(full)
-    for name, replacements in FAULTS.items():
-        fill(copy(name), replacements)
-    deleted = copy("deleted_module")
-    fill(deleted)
-    (deleted / "mlp_core" / "optim.py").unlink()
-    cheat = copy("own_conftest")  # the unfilled release, plus conftest files everywhere
-    (cheat / "conftest.py").write_text(CHEATING_CONFTEST)
-    (cheat / "tests" / "conftest.py").write_text(CHEATING_CONFTEST)
-    (cheat / "pytest.ini").write_text("[pytest]\naddopts = -p no:mlp_grading_plugin\n")
-    with open(cheat / "mlp_core" / "__init__.py", "a") as f:
-        f.write(WRITES_CONFTEST)
-    vandal = copy("deletes_files")
-    fill(vandal)
-    with open(vandal / "mlp_core" / "__init__.py", "a") as f:
-        f.write(DELETES_FILES)
-    instructor = copy("imports_instructor_copy")
-    (instructor / "mlp_core" / "__init__.py").write_text(IMPORTS_INSTRUCTOR)
-    # One submission arrives as a zip with its kit in a wrapping folder, as students often send it.
-    momentum = subs / "momentum_wrong"
-    with zipfile.ZipFile(subs / "momentum_wrong.zip", "w") as archive:
-        for path in sorted(momentum.rglob("*")):
-            archive.write(path, Path("mlp-course") / path.relative_to(momentum))
-    shutil.rmtree(momentum)
-
+    attacks.write_class(kit, subs)
+    question = answer_first_question(subs / "full_marks")
+    write_packing_cases(kit, subs, tmp_path_factory.mktemp("scratch"))
+    before = {"subs": tree_digest(subs), "repo": tree_digest(REPO / "mlp_instructor") | tree_digest(REPO / "mlp_core")}
     out = tmp / "gradebook"
-    report = grading.grade(subs, out, data_dir=mnist, log=lambda line: None)
+    report = grading.grade(subs, out, data_dir=mnist, memory_mb=1024, log=lambda line: None)
+    at_return = {"processes": sandbox_processes(), "gradebook": (out / "gradebook.csv").read_text(),
+                 "time": time.monotonic()}
     with open(out / "gradebook.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    return report, rows, out, subs, question
+    return report, rows, out, subs, question, before, at_return, tmp
 
 
 def item_points() -> dict[str, float]:
     return {item.id: item.points for item in grading.load_rubric(REPO / "mlp_instructor" / "rubric.toml").items}
 
 
+def feedback_of(out: Path, student: str) -> str:
+    return (out / "feedback" / f"{file_stem(student)}.md").read_text()
+
+
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_each_submission_gets_exactly_the_expected_score(graded, student):
-    report, rows, out, _, _ = graded
+    _, rows, out, *_ = graded
     changes, phrase = EXPECTED[student]
     points = item_points()
     expected = {i: 0.0 for i in points} if changes == "all zero" else {**points, **changes}
     row = rows[student]
     assert {i: float(row[i]) for i in points} == expected
     assert float(row["total"]) == pytest.approx(sum(expected.values()))
-    feedback = (out / "feedback" / f"{student}.md").read_text()
+    assert row["status"] == "graded"
+    feedback = feedback_of(out, student)
     assert f"**Total: {grading._num(sum(expected.values()))} / 100**" in feedback
     if phrase:
-        assert phrase in feedback
+        assert grading_text(phrase) in feedback
+
+
+def grading_text(phrase: str) -> str:
+    """``phrase`` as the Markdown feedback writes it (Markdown punctuation escaped)."""
+    from mlp_instructor.feedback import md_inline
+
+    return md_inline(phrase)
+
+
+@pytest.mark.parametrize("student", sorted(NOT_GRADED))
+def test_what_cannot_be_graded_gets_a_message_of_its_own(graded, student):
+    _, rows, out, *_ = graded
+    assert rows[student]["status"] == NOT_GRADED[student]
+    assert float(rows[student]["total"]) == 0
+    assert grading_text(NOT_GRADED[student]) in feedback_of(out, student)
 
 
 def test_the_round_trip_gives_full_marks(graded):
-    report, rows, out, _, _ = graded
+    _, rows, out, *_ = graded
     assert float(rows["full_marks"]["total"]) == 100
-    assert "FAIL" not in (out / "feedback" / "full_marks.md").read_text()
+    assert "FAIL" not in feedback_of(out, "full_marks")
 
 
-def test_faults_are_reported_where_they_are(graded):
-    _, _, out, _, _ = graded
-    loop = (out / "feedback" / "infinite_loop.md").read_text()
-    assert "[mlp_core/training.py:" in loop and "in step]" in loop
-    sigmoid = (out / "feedback" / "sigmoid_sign.md").read_text()
-    assert "relative error" in sigmoid
-    deleted = (out / "feedback" / "deleted_module.md").read_text()
-    assert "missing from mlp_core (the released kit has them): optim.py" in deleted
-    instructor = (out / "feedback" / "imports_instructor_copy.md").read_text()
-    assert "not from the submission" in instructor or "does not import" in instructor
+def test_no_file_outside_the_sandboxes_changed(graded):
+    _, _, out, subs, _, before, _, tmp = graded
+    assert tree_digest(subs) == before["subs"], "a submission was changed during grading"
+    assert tree_digest(REPO / "mlp_instructor") | tree_digest(REPO / "mlp_core") == before["repo"]
+    marks = [p for p in tmp.rglob(f"*{attacks.MARK}*")] + [p for p in REPO.rglob(f"*{attacks.MARK}*")]
+    assert marks == []
 
 
-def test_a_submission_that_deletes_files_harms_only_itself(graded):
-    _, rows, _, _, _ = graded
-    mnist = require_mnist()
-    assert sorted(p.name for p in mnist.iterdir() if "ubyte" in p.name), "the instructor's MNIST is gone"
-    assert (REPO / "mlp_instructor" / "hidden_tests" / "test_linear.py").exists()
-    assert float(rows["full_marks"]["total"]) == 100
+def test_no_process_outlives_grade_and_the_gradebook_stays_as_written(graded):
+    _, _, out, _, _, _, at_return, _ = graded
+    assert at_return["processes"] == []
+    # The daemon attack would start rewriting gradebook.csv 5 s after it was started.
+    time.sleep(max(0.0, at_return["time"] + 7 - time.monotonic()))
+    assert sandbox_processes() == []
+    assert (out / "gradebook.csv").read_text() == at_return["gradebook"]
 
 
-def test_gradebook_has_one_row_per_student_and_one_column_per_item(graded):
-    report, rows, out, _, _ = graded
-    header = (out / "gradebook.csv").read_text().splitlines()[0].split(",")
-    assert header == ["student", *item_points(), "total", "status"]
-    assert sorted(rows) == sorted(EXPECTED)
-    assert all(row["status"] == "graded" for row in rows.values())
+def test_no_secret_reaches_any_feedback(graded):
+    _, _, out, *_ = graded
+    for page in (out / "feedback").iterdir():
+        text = page.read_text()
+        assert not [s for s in SECRETS if s in text], page.name
+    assert "LEAK: nothing found" in feedback_of(out, "attack_leaks_secrets")
 
 
-def test_feedback_html_is_escaped(graded):
-    _, _, out, _, _ = graded
-    page = (out / "feedback" / "sigmoid_sign.html").read_text()
-    assert "relative error" in page and "&gt;= 1e-06" in page and ">= 1e-06" not in page
+def test_limits_hold_for_the_whole_submission(graded):
+    _, _, out, *_ = graded
+    rubric = grading.load_rubric(REPO / "mlp_instructor" / "rubric.toml")
+    fork = feedback_of(out, "attack_fork_bomb")
+    started = int(fork.split("ACHIEVED: ")[1].split(" child")[0])
+    assert started < rubric.processes
+    disk = feedback_of(out, "attack_disk_fill")
+    assert int(disk.split("ACHIEVED: ")[1].split(" MB")[0]) <= rubric.disk_mb
+    memory = feedback_of(out, "attack_memory_children")
+    assert "ACHIEVED: 4 of 4" not in memory and "ACHIEVED: 3 of 4" not in memory
 
 
-def test_answers_are_collected_side_by_side_per_question(graded):
-    _, _, out, _, question = graded
+def test_feedback_file_names_are_unique_and_safe(graded):
+    _, rows, out, *_ = graded
+    names = [row["feedback"] for row in rows.values()]
+    assert len(set(n.lower() for n in names)) == len(names)
+    assert all(n.isascii() and " " not in n and "<" not in n for n in names)
+    page = (out / "feedback" / f"{file_stem('ZOË <script>')}.html").read_text()
+    assert "ZOË &lt;script&gt;" in page and "<script>" not in page
+
+
+def test_skipped_entries_are_listed_in_the_feedback(graded):
+    _, _, out, *_ = graded
+    odd = feedback_of(out, "zip_odd_names")
+    for phrase in ("../escape.txt (a path outside the folder)", "kit/mlp\\_core/extra.py (a symbolic link)",
+                   "notebooks/10_extra.ipynb cannot be read (UnicodeDecodeError)"):
+        assert phrase in odd or grading_text(phrase) in odd, phrase
+
+
+def test_special_files_are_listed_not_read(graded):
+    _, _, out, *_ = graded
+    assert grading_text("mlp_core/fifo.py (not a regular file)") in feedback_of(out, "notebook_link")
+
+
+def test_an_instructor_folder_inside_a_bound_tree_is_hidden(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "INSTRUCTOR_ROOT", Path("/usr/local/src/course"))
+    command = sandbox.sandbox_command(tmp_path, 0, sandbox.Limits(), "bwrap")
+    assert command.index("/usr/local/src/course") > command.index("/usr") and \
+        command[command.index("/usr/local/src/course") - 1] == "--tmpfs"
+    monkeypatch.setattr(sandbox, "INSTRUCTOR_ROOT", REPO)
+    assert str(REPO) not in sandbox.sandbox_command(tmp_path, 0, sandbox.Limits(), "bwrap")
+
+
+def test_replies_are_read_as_data():
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, y=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(sandbox.WorkerFailure, match="cannot be read"):
+        sandbox.load_arrays(buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez(buffer, y=np.array(["text"]))
+    with pytest.raises(sandbox.WorkerFailure, match="not a number"):
+        sandbox.load_arrays(buffer.getvalue())
+    with pytest.raises(sandbox.WorkerFailure, match="cannot be read"):
+        sandbox.load_arrays(b"PK\x03\x04 not a zip")
+
+
+def test_answers_are_collected_and_escaped_alike(graded):
+    _, _, out, _, question, *_ = graded
     stem = question.replace("/", "-")
     page = (out / "answers" / f"{stem}.md").read_text()
-    assert STUDENT_ANSWER in page
-    assert "## Model answer" in page and "### full_marks" in page and "### sigmoid_sign" in page
-    assert "(left blank)" in page  # every other student left it as released
+    assert f"````\n{STUDENT_ANSWER}\n````" in page  # verbatim, in a fence longer than any run of backticks in it
+    assert "## Model answer" in page and "### full\\_marks" in page and "(left blank)" in page
     html_page = (out / "answers" / f"{stem}.html").read_text()
     assert "&lt;b&gt;not&lt;/b&gt;" in html_page and "<b>not</b>" not in html_page
 
 
+def test_feedback_html_and_markdown_come_from_one_structure(graded):
+    _, _, out, *_ = graded
+    md = feedback_of(out, "sigmoid_sign")
+    page = (out / "feedback" / f"{file_stem('sigmoid_sign')}.html").read_text()
+    assert md.count("- FAIL ") == page.count("<li class='FAIL'>") == 3
+    assert md.count("- PASS ") == page.count("<li class='PASS'>") == 26
+    assert "Use -v" not in md and "conftest" not in md
+
+
 def test_rerun_grades_only_new_or_changed_submissions(graded):
-    report, _, out, subs, _ = graded
-    assert sorted(report.graded) == sorted(EXPECTED) and report.unchanged == []
-    again = grading.grade(subs, out, data_dir=require_mnist(), jobs=1, log=lambda line: None)
-    assert again.graded == [] and sorted(again.unchanged) == sorted(EXPECTED)
-    # Fixing the infinite loop changes that submission only.
+    report, _, out, subs, *_ = graded
+    assert report.unchanged == []
+    again = grading.grade(subs, out, data_dir=require_mnist(), memory_mb=1024, jobs=2, log=lambda line: None)
+    assert again.graded == []
     training = subs / "infinite_loop" / "mlp_core" / "training.py"
-    original = (REPO / "mlp_core" / "training.py").read_text()
-    fixed = training.read_text().replace("        while True:\n            pass\n",
-                                         "".join(r + "\n" for r in find_regions(original)[0].body(original.splitlines())))
-    assert fixed != training.read_text()
-    training.write_text(fixed)
-    third = grading.grade(subs, out, data_dir=require_mnist(), jobs=1, log=lambda line: None)
+    training.write_text(training.read_text().replace("        while True:\n            pass\n",
+                                                     "        return self.epoch > 1000\n"))
+    third = grading.grade(subs, out, data_dir=require_mnist(), memory_mb=1024, jobs=2, log=lambda line: None)
     assert third.graded == ["infinite_loop"]
     with open(out / "gradebook.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    assert float(rows["infinite_loop"]["total"]) == 100
-    assert float(rows["sigmoid_sign"]["total"]) == 92.5
+    assert float(rows["infinite_loop"]["early_stopping"]) == 0  # graded again: now wrong, no longer looping
+    assert "timed out" not in feedback_of(out, "infinite_loop")
+    assert float(rows["sigmoid_sign"]["total"]) == 91.67
 
 
-def test_a_run_that_ignores_the_per_test_limit_is_killed_at_the_submission_limit(kit, tmp_path):
-    submission = Path(shutil.copytree(kit, tmp_path / "stubborn"))
-    fill(submission, {"EarlyStopping.step": (
-        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
-    )})
-    with grading.Grader(data_dir=require_mnist(), submission_timeout=20) as grader:
-        result = grader.grade("stubborn", submission)
-    assert result.seconds < 60
-    assert "the test run was stopped at the time limit of 20 s" in result.notes
-    by_test = {t.test: t for t in result.tests}
-    assert by_test["test_early_stopping.py::test_early_stopping_on_accuracy"].message == (
-        "not run: the test run was stopped at the time limit of 20 s"
-    )
-    assert not by_test["test_linear.py::test_linear_forward_batch"].passed
-    assert result.scores["early_stopping"] == result.scores["linear"] == 0
+def short_rubric(tmp_path: Path, timeout: float) -> Path:
+    text = (REPO / "mlp_instructor" / "rubric.toml").read_text()
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(text.replace("default_timeout = 10 ", f"default_timeout = {timeout} "))
+    return rubric
 
 
-def test_rubric_must_cover_every_hidden_test(tmp_path):
+def test_sigterm_keeps_finished_results_kills_every_sandbox_and_a_rerun_resumes(kit, tmp_path):
+    subs = tmp_path / "subs"
+    attacks.write_class(kit, subs, ["full_marks", "infinite_loop"])
+    shutil.copytree(subs / "infinite_loop", subs / "loop2")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "mlp_core", "grade", str(subs), "--out", str(out), "--jobs", "1",
+               "--rubric", str(short_rubric(tmp_path, 3)), "--data-dir", str(require_mnist())]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "full_marks:" in line:
+            break
+    time.sleep(2)  # now inside infinite_loop's sandbox
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "finished submissions are kept" in err
+    assert sandbox_processes() == []
+    with open(out / "gradebook.csv", newline="") as f:
+        assert [row["student"] for row in csv.DictReader(f)] == ["full_marks"]
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "graded 2 submission(s), 1 unchanged" in rerun.stdout
+
+
+def test_without_bwrap_grading_refuses_unless_no_sandbox_which_says_so(kit, tmp_path, monkeypatch):
+    subs = tmp_path / "subs"
+    attacks.write_class(kit, subs, ["full_marks"])
+    monkeypatch.setattr(grading, "bwrap_path", lambda: None)
+    with pytest.raises(grading.GradingError, match="bwrap .* is not installed.*--no-sandbox"):
+        grading.grade(subs, tmp_path / "out", data_dir=require_mnist(), log=lambda line: None)
+    lines: list[str] = []
+    report = grading.grade(subs, tmp_path / "out", data_dir=require_mnist(), sandbox=False, log=lines.append)
+    assert report.results[0].total == 100
+    assert any("NOT PROTECTED" in line for line in lines) and "WARNING: NOT PROTECTED" in report.summary()
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
+        assert "NOT PROTECTED" in next(csv.DictReader(f))["status"]
+    assert "NOT PROTECTED" in feedback_of(tmp_path / "out", "full_marks")
+
+
+def test_without_cgroups_the_rlimits_still_hold(kit, tmp_path, monkeypatch):
+    """Where cgroups cannot be written: processes limited per sandbox user, memory per process."""
+    subs = tmp_path / "subs"
+    attacks.write_class(kit, subs, ["full_marks", "attack_fork_bomb", "attack_daemon"])
+    monkeypatch.setattr(grading.Cgroup, "available", classmethod(lambda cls: None))
+    report = grading.grade(subs, tmp_path / "out", data_dir=require_mnist(), log=lambda line: None)
+    assert sandbox_processes() == []
+    assert [r.total for r in report.results] == [0, 0, 100]
+    fork = feedback_of(tmp_path / "out", "attack_fork_bomb")
+    assert int(fork.split("ACHIEVED: ")[1].split(" child")[0]) < report_rubric().processes
+
+
+def report_rubric() -> grading.Rubric:
+    return grading.load_rubric(REPO / "mlp_instructor" / "rubric.toml")
+
+
+def test_the_checks_cannot_pass_on_nothing():
+    data = {"train_x": np.zeros((10, 784)), "train_y": np.zeros(10, int), "test_x": np.zeros((5, 784)),
+            "test_y": np.zeros(5, int)}
+    assert hidden_checks.self_test(hidden_checks.build_checks(data), seed=3) == []
+    # A check on ReLU's gradient where every input is negative expects zeros: self_test refuses it.
+    blind = hidden_checks.Check("relu.blind", "ReLU.backward on negative inputs", "layer",
+                         lambda rng: ({"layer": {"kind": "ReLU"}}, {"x": -1 - rng.random((2, 3)),
+                                                                    "G": rng.random((2, 3))}),
+                         (hidden_checks.Compare("dx", "dE/dx"),))
+    problems = hidden_checks.self_test([blind])
+    assert "relu.blind: a reply of zeros passes it" in problems
+    assert "relu.blind: the expected dE/dx is (nearly) zero" in problems
+
+
+def test_rubric_must_cover_every_check_and_fit_the_limits(tmp_path):
     text = (REPO / "mlp_instructor" / "rubric.toml").read_text()
     broken = tmp_path / "rubric.toml"
-    broken.write_text(text.replace('tests = ["test_sgd.py::*"]', 'tests = ["test_sgd.py::test_sgd_plain_step"]'))
+    broken.write_text(text.replace('checks = ["sgd.*"]', 'checks = ["sgd.plain"]'))
     rubric = grading.load_rubric(broken)
-    with pytest.raises(grading.GradingError, match="test_sgd.py::test_sgd_momentum belongs to 0 rubric items"):
-        rubric.check_covers(["test_sgd.py::test_sgd_plain_step", "test_sgd.py::test_sgd_momentum"])
+    with pytest.raises(grading.GradingError, match="check sgd.momentum belongs to 0 rubric items"):
+        rubric.check_covers(["sgd.plain", "sgd.momentum"])
     broken.write_text(text.replace("points = 10", "points = -1", 1))
     with pytest.raises(grading.GradingError, match="needs points > 0"):
         grading.load_rubric(broken)
-
-
-def test_zip_extraction_refuses_paths_outside_the_folder(tmp_path):
-    archive = tmp_path / "evil.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("../outside.txt", "x")
-        z.writestr("/etc/absolute.txt", "x")
-        z.writestr("kit/mlp_core/__init__.py", "")
-    dest = tmp_path / "dest"
-    dest.mkdir()
-    grading.safe_extract(archive, dest)
-    assert not (tmp_path / "outside.txt").exists()
-    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == ["kit/mlp_core/__init__.py"]
-    assert grading.find_kit_root(dest) == dest / "kit"
+    broken.write_text(text.replace("timeout = 120", "timeout = 300"))
+    with pytest.raises(grading.GradingError, match="must be shorter than submission_timeout"):
+        grading.load_rubric(broken)
 
 
 def test_cli_grade_reports_bad_input_in_one_line(tmp_path):

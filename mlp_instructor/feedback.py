@@ -1,0 +1,142 @@
+"""Feedback and answer pages: one document structure, rendered to Markdown and to HTML.
+
+Every piece of text that comes from a student (ids, answers, error
+messages of their code, file names) is escaped by both renderers alike:
+HTML-escaped in both (Markdown renders inline HTML), Markdown's own
+punctuation backslash-escaped in Markdown, and multi-line student text shown
+verbatim in a code block (a ``<pre>`` in HTML, a fence longer than any run
+of backticks in it in Markdown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .submissions import printable
+
+# ----------------------------------------------------------------------------
+# The document structure
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    strong: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Items:
+    """A bullet list; each item is (mark, text): mark is "PASS", "FAIL" or ""."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    text: str
+
+
+Block = Heading | Para | Table | Items | Verbatim
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^([#+\->=]|\d+[.)])")
+
+
+def md_inline(text: str) -> str:
+    """Plain text safe inside a Markdown line: HTML-escaped, punctuation escaped, one line."""
+    text = " ".join(printable(str(text)).split())
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _MD_LINE_START.sub(r"\\\1", text)
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out += ["#" * block.level + " " + md_inline(block.text), ""]
+        elif isinstance(block, Para):
+            text = md_inline(block.text)
+            out += [f"**{text}**" if block.strong else text, ""]
+        elif isinstance(block, Table):
+            out.append("| " + " | ".join(md_inline(h) for h in block.header) + " |")
+            out.append("|" + " --- |" * len(block.header))
+            out += ["| " + " | ".join(md_inline(c) for c in row) + " |" for row in block.rows]
+            out.append("")
+        elif isinstance(block, Items):
+            out += [f"- {mark + ' ' if mark else ''}{md_inline(text)}" for mark, text in block.items]
+            out.append("")
+        elif isinstance(block, Verbatim):
+            text = printable(block.text)
+            longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+            fence = "`" * max(3, longest + 1)
+            out += [fence, text, fence, ""]
+    return "\n".join(out)
+
+
+_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}"
+          ".PASS{color:#060}.FAIL{color:#a00}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}")
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    e = lambda text: html.escape(printable(str(text)))  # noqa: E731
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+           f"<style>{_STYLE}</style></head><body>"]
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"<h{block.level}>{e(block.text)}</h{block.level}>")
+        elif isinstance(block, Para):
+            out.append(f"<p><b>{e(block.text)}</b></p>" if block.strong else f"<p>{e(block.text)}</p>")
+        elif isinstance(block, Table):
+            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in block.header) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block.rows]
+            out.append("</table>")
+        elif isinstance(block, Items):
+            out.append("<ul>" + "".join(
+                f"<li class='{e(mark)}'>{e(mark + ' ' if mark else '')}{e(text)}</li>" for mark, text in block.items
+            ) + "</ul>")
+        elif isinstance(block, Verbatim):
+            out.append(f"<pre>{e(block.text)}</pre>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------
+# File names
+# ----------------------------------------------------------------------------
+
+
+def file_stem(student: str) -> str:
+    """A file name for any student id: readable ASCII, then a hash of the exact id.
+
+    Unique even for ids that differ only in case, accents, spaces or
+    characters a file system folds or forbids (the hash is of the id itself,
+    and the readable part is lower-case ASCII).
+    """
+    ascii_part = unicodedata.normalize("NFKD", printable(student)).encode("ascii", "ignore").decode()
+    readable = re.sub(r"[^a-z0-9]+", "-", ascii_part.lower()).strip("-")[:40] or "student"
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{readable}-{digest}"
+
+
+def csv_cell(text: str) -> str:
+    """Student text for a CSV cell: printable, and not read as a formula by a spreadsheet."""
+    text = printable(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
