@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlp_lab.threads import blas_thread_env
+
 from .worker import MAX_HEADER, REPLY, REQUEST, SUBMISSION_MOUNT, encode
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
@@ -301,8 +303,7 @@ def python_binds() -> tuple[list[str], str, str]:
 def worker_env() -> dict[str, str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    env.update(blas_thread_env(1))
     return env
 
 
