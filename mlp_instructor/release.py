@@ -70,6 +70,13 @@ ANSWER_TAG = "answer"
 ANSWER_TEXT = "YOUR ANSWER HERE"
 INSTRUCTOR_ONLY = "# instructor-only"
 README_INSTRUCTOR = ("<!-- BEGIN INSTRUCTOR -->", "<!-- END INSTRUCTOR -->")
+#: The address of the published kit, as the instructor's copy spells it: each
+#: notebook's first code cell (tagged ``colab``) clones it in Google Colab, and
+#: the README's Binder link names it. ``release --kit-url URL`` puts the real
+#: one in; without it a student in Colab is told to ask for the link.
+KIT_URL_PLACEHOLDER = "https://github.com/OWNER/REPO"
+#: A kit URL safe to write into a Python string and a Markdown link.
+_KIT_URL = re.compile(r"(https?|git|ssh|file)://[^\s\"'\\<>`]+")
 
 #: Which notebook teaches the code of each module (by its number prefix):
 #: the NotImplementedError of a removed region points the student there.
@@ -505,11 +512,35 @@ def _strip_readme(text: str) -> str:
     return pattern.sub("", text)
 
 
-def build_release(source_dir: Path, staging: Path) -> tuple[ReleaseReport, dict[str, str]]:
+def with_kit_url(text: str, kit_url: str | None) -> str:
+    """``text`` with :data:`KIT_URL_PLACEHOLDER` replaced by ``kit_url`` (unchanged for None).
+
+    A GitHub address also fills in Binder's short form ``gh/OWNER/REPO``.
+    """
+    if kit_url is None:
+        return text
+    text = text.replace(KIT_URL_PLACEHOLDER, kit_url)
+    github = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?/?", kit_url)
+    if github:
+        text = text.replace("gh/OWNER/REPO", f"gh/{github[1]}")
+    return text
+
+
+def check_kit_url(kit_url: str | None) -> None:
+    """Raise ReleaseError unless ``kit_url`` is None or a plain URL (it is written into code)."""
+    if kit_url is not None and not _KIT_URL.fullmatch(kit_url):
+        raise ReleaseError(
+            f"--kit-url {kit_url!r} is not a plain URL: give the address students clone the kit from, "
+            "e.g. https://github.com/your-course/mlp-kit (no spaces or quotes)"
+        )
+
+
+def build_release(source_dir: Path, staging: Path, kit_url: str | None = None
+                  ) -> tuple[ReleaseReport, dict[str, str]]:
     """Write the release of ``source_dir`` into the empty folder ``staging``.
 
     Returns the report and, for the self-check, the original text of every
-    stripped module by its relative path.
+    stripped module by its relative path. ``kit_url``: see :func:`with_kit_url`.
     """
     report = ReleaseReport(out_dir=staging)
     originals: dict[str, str] = {}
@@ -533,10 +564,13 @@ def build_release(source_dir: Path, staging: Path) -> tuple[ReleaseReport, dict[
             except ValueError as exc:
                 raise ReleaseError(f"{key} cannot be read: {exc}") from None
             release_notebook(nb, rel.stem, key)
+            for cell in nb["cells"]:
+                if "colab" in cell_tags(cell):
+                    cell["source"] = with_kit_url(cell["source"], kit_url)
             report.answer_cells[key] = sum(ANSWER_TAG in cell_tags(c) for c in nb["cells"])
             write_notebook(nb, dst)
         elif key == "README.md":
-            dst.write_text(_strip_readme(src.read_text(encoding="utf-8")), encoding="utf-8")
+            dst.write_text(with_kit_url(_strip_readme(src.read_text(encoding="utf-8")), kit_url), encoding="utf-8")
         else:
             shutil.copy2(src, dst)
         report.files.append(key)
@@ -729,7 +763,7 @@ def _check_out_dir(out_dir: Path, source_dir: Path, force: bool) -> None:
 
 
 def release(out_dir: str | Path, *, source_dir: str | Path | None = None, force: bool = False,
-            import_check: bool = True) -> ReleaseReport:
+            import_check: bool = True, kit_url: str | None = None) -> ReleaseReport:
     """Make the student release of ``source_dir`` (default: this repository) in ``out_dir``.
 
     The release is built and checked in a temporary folder beside
@@ -742,6 +776,7 @@ def release(out_dir: str | Path, *, source_dir: str | Path | None = None, force:
     """
     source_dir = Path(source_dir) if source_dir is not None else repo_root()
     out_dir = Path(out_dir)
+    check_kit_url(kit_url)
     if not (source_dir / "mlp_core" / "__init__.py").is_file():
         raise ReleaseError(f"{source_dir} is not the kit: it has no mlp_core/__init__.py")
     _check_out_dir(out_dir, source_dir, force)
@@ -751,7 +786,7 @@ def release(out_dir: str | Path, *, source_dir: str | Path | None = None, force:
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the kit is an ordinary folder
     try:
-        report, originals = build_release(source_dir, staging)
+        report, originals = build_release(source_dir, staging, kit_url)
         check_release(staging, source_dir, originals, import_check=import_check)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -770,12 +805,15 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="a new or empty folder")
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty OUT_DIR")
+    p.add_argument("--kit-url", default=None, metavar="URL",
+                   help="where students will clone the release from (e.g. https://github.com/your-course/mlp-kit): "
+                        "the notebooks' Colab cell and the README's Binder link use it")
     p.set_defaults(func=cmd_release)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     try:
-        report = release(args.out_dir, force=args.force)
+        report = release(args.out_dir, force=args.force, kit_url=args.kit_url)
     except ReleaseError as exc:
         print(f"python -m mlp_core release: error: {exc}", file=sys.stderr)
         return 1

@@ -1,11 +1,16 @@
 """Honest versions: pyproject.toml's ranges, the one file of exact pins (constraints.txt), and
 the environments that install with it (CI, conda's environment.yml, Binder's binder/)."""
 
+import json
 import os
 import re
 import subprocess
+import sys
 import tomllib
+import types
+from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -85,3 +90,37 @@ def test_ci_and_the_quick_start_install_with_the_constraints():
 
 def test_runtime_dependencies_are_only_numpy_matplotlib_tqdm():
     assert sorted(Requirement(s).name for s in PROJECT["dependencies"]) == ["matplotlib", "numpy", "tqdm"]
+
+
+def colab_cells() -> dict[str, str]:
+    """The first code cell of every notebook, by file name."""
+    cells = {}
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        cells[path.name] = "".join(code[0]["source"])
+    return cells
+
+
+def test_every_notebook_opens_in_colab_with_the_same_first_cell():
+    cells = colab_cells()
+    assert len(cells) == 10
+    first = next(iter(cells.values()))
+    assert first.startswith("# Google Colab only")
+    assert all(cell == first for cell in cells.values()), [n for n, c in cells.items() if c != first]
+    assert '"-m", "mlp_core", "data"' in first and '"git", "clone"' in first
+
+
+def test_the_colab_cell_does_nothing_outside_colab(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    before = list(sys.path)
+    exec(next(iter(colab_cells().values())), {})
+    assert Path.cwd() == tmp_path and sys.path == before
+
+
+def test_the_colab_cell_of_an_unpublished_kit_says_what_to_do(monkeypatch):
+    """In Colab, a kit released without --kit-url stops before cloning anything, and says why."""
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("must not run anything"))
+    with pytest.raises(RuntimeError, match="ask your instructor for the kit's link"):
+        exec(next(iter(colab_cells().values())), {})

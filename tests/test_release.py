@@ -267,6 +267,31 @@ def execute_until_error(path: Path, kit: Path, monkeypatch):
     return nb, None
 
 
+def test_kit_url_fills_in_the_colab_cell_and_the_binder_link(tmp_path):
+    kit = make_kit(tmp_path / "kit")
+    nb = nbformat.read(kit / "notebooks" / "01_linear_layer.ipynb", as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        f'KIT_URL = "{release.KIT_URL_PLACEHOLDER}"', metadata={"tags": ["colab"]}))
+    nbformat.write(nb, kit / "notebooks" / "01_linear_layer.ipynb")
+    (kit / "README.md").write_text(f"Binder: https://mybinder.org/v2/gh/OWNER/REPO/HEAD\nColab: {release.KIT_URL_PLACEHOLDER}\n")
+    release.release(tmp_path / "out", source_dir=kit, kit_url="https://github.com/course/mlp-kit.git")
+    released = nbformat.read(tmp_path / "out" / "notebooks" / "01_linear_layer.ipynb", as_version=4)
+    assert released.cells[0].source == 'KIT_URL = "https://github.com/course/mlp-kit.git"'
+    assert (tmp_path / "out" / "README.md").read_text() == (
+        "Binder: https://mybinder.org/v2/gh/course/mlp-kit/HEAD\nColab: https://github.com/course/mlp-kit.git\n")
+    release.release(tmp_path / "plain", source_dir=kit)  # without --kit-url the placeholder stays
+    assert release.KIT_URL_PLACEHOLDER in (tmp_path / "plain" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("url", ['https://x.org/kit"; import os; os.system("rm -rf ~") #', "not a url",
+                                 "https://x.org/a kit"])
+def test_a_kit_url_that_is_not_a_plain_url_is_refused(tmp_path, url):
+    kit = make_kit(tmp_path / "kit")
+    with pytest.raises(ReleaseError, match="is not a plain URL"):
+        release.release(tmp_path / "out", source_dir=kit, kit_url=url)
+    assert not (tmp_path / "out").exists()
+
+
 def test_refuses_a_non_empty_folder_unless_forced(tmp_path):
     kit = make_kit(tmp_path / "kit")
     out = tmp_path / "out"
