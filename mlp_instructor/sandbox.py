@@ -31,6 +31,7 @@ instructor's user can. Grades are then not protected, and the grader says so.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -53,6 +54,9 @@ from mlp_lab.threads import blas_thread_env
 from .worker import MAX_HEADER, REPLY, REQUEST, SUBMISSION_MOUNT, encode
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
+#: The packages ``import mlp_core`` needs (pyproject.toml's dependencies minus
+#: matplotlib, which only the lab uses): the only ones visible in the sandbox.
+ENGINE_DEPENDENCIES: tuple[str, ...] = ("numpy", "tqdm")
 #: The folder holding this package (the instructor's repository, or a site-packages): hidden when bound.
 INSTRUCTOR_ROOT = Path(__file__).resolve().parents[1]
 #: Sandboxed workers run as uid/gid SANDBOX_UID_BASE + slot (when the judge is root).
@@ -278,7 +282,8 @@ def python_binds() -> tuple[list[str], str, str]:
     /usr when it is, e.g., pyenv's or conda's), minus any ``site-packages``
     (``-S`` does not read them, but an installed copy of the course must not
     even be visible); numpy's own folder (and its bundled libraries) is bound
-    alone at ``/opt/mlp-numpy``.
+    alone at ``/opt/mlp-site`` with the engine's other dependencies
+    (:data:`ENGINE_DEPENDENCIES`), each its own folder only.
     """
     base = Path(sys.base_prefix).resolve()
     executable = Path(sys.executable).resolve()
@@ -291,12 +296,14 @@ def python_binds() -> tuple[list[str], str, str]:
         for site in base.glob("lib*/python*/*-packages"):
             if (site / "mlp_core").exists() or (site / "mlp_instructor").exists():
                 args += ["--tmpfs", str(site)]
-    numpy_dir = Path(np.__file__).resolve().parent
-    site_inside = "/opt/mlp-numpy"
-    args += _parents(f"{site_inside}/numpy", GRADER_MOUNT) + ["--ro-bind", str(numpy_dir), f"{site_inside}/numpy"]
-    libs = numpy_dir.parent / "numpy.libs"
-    if libs.is_dir():
-        args += ["--ro-bind", str(libs), f"{site_inside}/numpy.libs"]
+    site_inside = "/opt/mlp-site"
+    args += _parents(f"{site_inside}/numpy", GRADER_MOUNT)
+    for name in ENGINE_DEPENDENCIES:
+        package_dir = Path(importlib.import_module(name).__file__).resolve().parent
+        args += ["--ro-bind", str(package_dir), f"{site_inside}/{name}"]
+        libs = package_dir.parent / f"{name}.libs"  # compiled libraries a wheel bundles (numpy.libs)
+        if libs.is_dir():
+            args += ["--ro-bind", str(libs), f"{site_inside}/{name}.libs"]
     return args, str(executable), site_inside
 
 
