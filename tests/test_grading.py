@@ -453,3 +453,15 @@ def test_cli_grade_reports_bad_input_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlp_core", "grade", str(tmp_path)],
                           capture_output=True, text=True, env=env, cwd=REPO)
     assert proc.returncode == 2 and "--out" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_stability_checks_overflow_a_naive_exp_whatever_the_seed():
+    """The inputs of the stability checks are seeded by each submission: every seed must hold an
+    entry beyond exp's float64 range (709.78), or a naive Sigmoid or softmax passes by luck
+    (before the fix about 7 % of seeds had none)."""
+    for seed in range(500):
+        rng = np.random.default_rng(seed)
+        _, sigmoid_in = hidden_checks.activation_request("Sigmoid", (4, 8), backward=True, large=True)(rng)
+        _, softmax_in = hidden_checks.loss_request("SoftmaxCrossEntropyLoss", 4, 5, backward=True, scale=600.0)(rng)
+        assert (-sigmoid_in["x"]).max() > 709.78 and sigmoid_in["x"].max() > 709.78, seed
+        assert softmax_in["x"].max() > 709.78, seed
