@@ -45,10 +45,16 @@ def with_body(source: str, qualname: str, body: str) -> str:
 
 
 def setup_cells() -> list[str]:
-    """The parameter cell and the setup cell of notebook 01, as the student runs them."""
+    """The parameter cell and the setup cell of notebook 01, as the student runs them.
+
+    The code cells up to and including the one that turns on autoreload, less the Colab
+    cell (tagged ``colab``: it does nothing outside Colab).
+    """
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    assert "%autoreload" in code[1], "notebook 01's setup cell no longer turns on autoreload"
+    code = ["".join(c["source"]) for c in cells
+            if c["cell_type"] == "code" and "colab" not in c.get("metadata", {}).get("tags", [])]
+    setup = next((i for i, source in enumerate(code) if "%autoreload 3" in source.splitlines()), None)
+    assert setup == 1, "notebook 01's second code cell (after the parameters) should turn on %autoreload 3"
     return code[:2]
 
 
