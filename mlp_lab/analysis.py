@@ -9,8 +9,11 @@ three arguments; this module measures each of them instead of asserting it:
   bound 4^-n that follows from sigma' <= 1/4;
 * Sigmoid with L2 (notebook 08): :func:`sigmoid_l2_output_gradient` and
   :func:`softmax_ce_output_gradient` are the two output gradients written out
-  analytically, and :func:`saturated_wrong_fraction` counts the outputs stuck
-  at the wrong end of the sigmoid, where the first gradient vanishes;
+  analytically, :func:`output_logits` gives the z they are evaluated at on a
+  trained net, :func:`squared_norm_share` and :func:`empirical_cdf` describe
+  where the gradient goes (:func:`saturated_wrong_fraction` reduces the same
+  distribution to one threshold), and :func:`reference_printed_l2` converts
+  the kit's L2 loss to the scale the reference printed;
 * the hinge margin (notebook 09): :func:`score_gaps` and
   :func:`hinge_active_fraction` show whether the outputs can reach the margin
   at all.
@@ -273,6 +276,70 @@ def saturated_wrong_fraction(outputs: np.ndarray, labels: np.ndarray, threshold:
     return float(np.mean(stuck.any(axis=1)))
 
 
+def output_logits(model: Sequential, x: np.ndarray) -> np.ndarray:
+    """The output layer's pre-activations z (N, K) for the inputs ``x`` (N, D).
+
+    The forward pass stops after the last Linear layer: for a network with an
+    output activation (a Sigmoid after the output layer, ``output_activation=
+    "sigmoid"``) this is the z inside y = sigma(z); without one, z is what the
+    loss receives. Overwrites the layers' caches, not the weights.
+    """
+    linear_at = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear)]
+    if not linear_at:
+        raise ValueError("output_logits needs a Sequential with at least one Linear layer")
+    z = x
+    for layer in model.layers[: linear_at[-1] + 1]:
+        z = layer.forward(z)
+    return np.asarray(z)
+
+
+def empirical_cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical distribution function of ``values`` (any shape, flattened; NaN not allowed).
+
+    Returns (x, F): x sorted ascending, F[i] = (i + 1) / n, the share of the
+    values that are <= x[i]. Plotting F against x (``drawstyle="steps-post"``)
+    shows the whole distribution, where a share above one threshold shows one
+    point of it.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    if x.size == 0:
+        raise ValueError("empirical_cdf needs at least one value")
+    if np.isnan(x).any():
+        raise ValueError("empirical_cdf got NaN values; drop them first (e.g. values[~np.isnan(values)])")
+    return x, np.arange(1, x.size + 1) / x.size
+
+
+def squared_norm_share(grad: np.ndarray, rows: np.ndarray) -> float:
+    """Share of ||G||_F^2 = sum_n ||g_n||^2 that comes from the rows selected by ``rows``.
+
+    grad: (N, K) per-sample gradients g_n = dC_n/dz_n; rows: (N,) booleans.
+    The output layer's weight gradient is A^T G / N, so this says how much of
+    the update's "energy" the selected samples (e.g. the misclassified ones)
+    contribute. Returns 0.0 for an all-zero gradient.
+    """
+    grad = np.asarray(grad, dtype=np.float64)
+    rows = np.asarray(rows, dtype=bool)
+    if grad.ndim != 2 or rows.shape != (grad.shape[0],):
+        raise ValueError(f"grad must be (N, K) and rows (N,) booleans; got {grad.shape} and {rows.shape}")
+    per_sample = np.sum(grad**2, axis=1)
+    total = per_sample.sum()
+    return float(per_sample[rows].sum() / total) if total > 0 else 0.0
+
+
+def reference_printed_l2(loss: float, batch_size: int = 100) -> float:
+    """What the reference printed for an L2 loss E (the course's 1/(2B) sum ||y - t||^2 per batch).
+
+    The reference printed the batch's unsquared norm 1/(2B) ||Y - T||_F
+    (results/l2_loss_check.md). Since ||Y - T||_F = sqrt(2B E), that is
+    sqrt(E / (2B)): on batches of 100, sqrt(E / 200). Applied to a mean over
+    batches it gives a little more than the mean of the batches' roots
+    (Jensen's inequality), within about 3 % on the kit's runs.
+    """
+    if loss < 0 or batch_size < 1:
+        raise ValueError(f"need a loss >= 0 and a batch size >= 1, got {loss} and {batch_size}")
+    return float(np.sqrt(loss / (2 * batch_size)))
+
+
 # --------------------------------------------------------------------------- #
 # The hinge margin and the scale of the outputs (notebook 09)
 # --------------------------------------------------------------------------- #
@@ -307,7 +374,7 @@ def hinge_active_fraction(outputs: np.ndarray, labels: np.ndarray, margin: float
 
 
 __all__ = [
-    "RunResult", "early_stopping_epoch", "hinge_active_fraction", "layer_gradient_norms",
-    "recorded_run", "saturated_wrong_fraction", "score_gaps", "sigmoid",
-    "sigmoid_l2_output_gradient", "softmax_ce_output_gradient", "sweep",
+    "RunResult", "early_stopping_epoch", "empirical_cdf", "hinge_active_fraction", "layer_gradient_norms",
+    "output_logits", "recorded_run", "reference_printed_l2", "saturated_wrong_fraction", "score_gaps",
+    "sigmoid", "sigmoid_l2_output_gradient", "softmax_ce_output_gradient", "squared_norm_share", "sweep",
 ]

@@ -12,6 +12,10 @@ import pytest
 from mlp_core import L2Loss, Linear, Sequential, Sigmoid, SoftmaxCrossEntropyLoss, build_mlp
 from mlp_lab.analysis import (
     early_stopping_epoch,
+    empirical_cdf,
+    output_logits,
+    reference_printed_l2,
+    squared_norm_share,
     hinge_active_fraction,
     layer_gradient_norms,
     recorded_run,
@@ -216,3 +220,53 @@ def test_sweep_runs_the_grid_and_records_divergence():
     assert len(bad.measurements) == 4  # init + 3 epochs completed before the loss became inf
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         sweep(base, splits, {"learning_rate": [0.1]}, progress=False)
+
+
+# --------------------------------------------------------------------------- #
+# Notebook 08's measurements on trained nets
+# --------------------------------------------------------------------------- #
+
+
+def test_output_logits_stop_before_the_output_activation():
+    rng = np.random.default_rng(3)
+    first, out = Linear(6, 5, rng=rng), Linear(5, 4, rng=rng)
+    with_sigmoid = Sequential(first, Sigmoid(), out, Sigmoid())
+    without = Sequential(first, Sigmoid(), out)
+    x = rng.standard_normal((7, 6))
+    z = output_logits(with_sigmoid, x)
+    np.testing.assert_allclose(z, without.forward(x))
+    np.testing.assert_allclose(1 / (1 + np.exp(-z)), with_sigmoid.forward(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="at least one Linear"):
+        output_logits(Sequential(Sigmoid()), x)
+
+
+def test_empirical_cdf_counts_the_share_at_or_below_each_value():
+    x, share = empirical_cdf(np.array([[3.0, 1.0], [2.0, 2.0]]))
+    np.testing.assert_array_equal(x, [1.0, 2.0, 2.0, 3.0])
+    np.testing.assert_array_equal(share, [0.25, 0.5, 0.75, 1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        empirical_cdf(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="at least one"):
+        empirical_cdf(np.array([]))
+
+
+def test_squared_norm_share_weights_rows_by_their_squared_norm():
+    grad = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]])  # squared norms 25, 0, 1
+    assert squared_norm_share(grad, np.array([True, False, False])) == pytest.approx(25 / 26)
+    assert squared_norm_share(grad, np.array([False, True, True])) == pytest.approx(1 / 26)
+    assert squared_norm_share(np.zeros((2, 3)), np.array([True, False])) == 0.0
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        squared_norm_share(grad, np.array([True, False]))
+
+
+def test_reference_printed_l2_is_the_unsquared_batch_norm():
+    rng = np.random.default_rng(4)
+    y, labels = rng.standard_normal((100, 10)), rng.integers(0, 10, 100)
+    loss = L2Loss()
+    kit_value = float(loss(y, labels))  # the course's 1/(2B) sum ||y - t||^2
+    t = np.eye(10)[labels]
+    printed = np.linalg.norm(y - t) / (2 * 100)  # the reference's np.linalg.norm without **2
+    assert reference_printed_l2(kit_value, 100) == pytest.approx(printed, rel=1e-6)
+    assert reference_printed_l2(0.02) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="loss >= 0"):
+        reference_printed_l2(-1.0)

@@ -495,9 +495,18 @@ def mnist_env(monkeypatch):
         monkeypatch.setenv("MNIST_DIR", str(require_mnist()))
 
 
+#: Where a released notebook 06 stops: its own exercise (a solution region in a notebook cell), after the tables.
+NOTEBOOK_06_EXERCISE = "gap_below_next_worst: write this (see notebooks/06_full_comparison.ipynb)"
+
+
+def stopped_at_the_06_exercise(error) -> bool:
+    """True if the run ended at notebook 06's own exercise, the one thing a released 06 leaves to write."""
+    return error is not None and error.ename == "NotImplementedError" and error.evalue == NOTEBOOK_06_EXERCISE
+
+
 def test_notebook_06_shows_the_committed_runs_before_any_code_is_written(kit, mnist_env, monkeypatch):
     nb, error = execute_until_error(kit / "notebooks" / "06_full_comparison.ipynb", kit, monkeypatch)
-    assert error is None, f"{error.ename}: {error.evalue}"
+    assert stopped_at_the_06_exercise(error), f"{error.ename}: {error.evalue}" if error else "ran past the exercise"
     text = outputs_text(nb)
     assert "your mlp_core: 0 of 16 functions of notebooks 01-05 written" in text
     assert "54 runs of 18 configurations; grid report; seeds [0, 1, 2]" in text
@@ -525,7 +534,7 @@ def test_notebook_06_retrains_into_the_kit_and_leaves_nothing_in_tmp(kit, mnist_
     with_parameters(notebook, RETRAIN=True)
     temp_before = set(Path(tempfile.gettempdir()).iterdir())
     nb, error = execute_until_error(notebook, student, monkeypatch)
-    assert error is None, f"{error.ename}: {error.evalue}"
+    assert stopped_at_the_06_exercise(error), f"{error.ename}: {error.evalue}" if error else "ran past the exercise"
     assert len(list((student / "runs" / "06_quick_grid" / "runs").glob("*.json"))) == 18
     text = outputs_text(nb)
     assert "Using the runs in `runs/06_quick_grid`" in text
