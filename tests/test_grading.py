@@ -38,12 +38,12 @@ REPO = Path(__file__).resolve().parents[1]
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
     "full_marks": ({}, None),
-    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 10}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
-    "ce_without_1_over_n": ({"cross_entropy": 3.33, "network_gradcheck": 10, "end_to_end": 0},
+    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 6.67, "sequential": 2.5}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
+    "ce_without_1_over_n": ({"cross_entropy": 3.33, "network_gradcheck": 6.67, "training": 7.5, "end_to_end": 0},
                             "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N): the returned gradient dE/dx: "
                             "wrong values"),
-    "hinge_wrong_margin": ({"hinge": 0}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
-    "momentum_wrong": ({"sgd": 5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
+    "hinge_wrong_margin": ({"hinge": 0, "training": 7.5}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
+    "momentum_wrong": ({"sgd": 5, "training": 7.5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
     "infinite_loop": ({"early_stopping": 0}, "timed out: no answer within 10 s"),
     "syntax_error": ("all zero", "mlp_core does not import: SyntaxError"),
     "deleted_module": ("all zero", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
