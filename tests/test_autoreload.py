@@ -47,7 +47,8 @@ def with_body(source: str, qualname: str, body: str) -> str:
 def setup_cells() -> list[str]:
     """The parameter cell and the setup cell of notebook 01, as the student runs them."""
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    code = ["".join(c["source"]) for c in cells  # the Colab cell does nothing outside Colab
+            if c["cell_type"] == "code" and "colab" not in c.get("metadata", {}).get("tags", [])]
     assert "%autoreload" in code[1], "notebook 01's setup cell no longer turns on autoreload"
     return code[:2]
 
