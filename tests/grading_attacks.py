@@ -347,6 +347,18 @@ FAULTS = {
     "momentum_wrong": {
         "SGD.step": "v = self.momentum * v + p.grad + decay * p.data\np.data -= self.lr * v",
     },
+    # An epoch that measures each batch's accuracy after its update instead of before.
+    "accuracy_after_update": {
+        "train_epoch": (
+            "losses, accs = [], []\n"
+            "for x, y in iterate_minibatches(images, labels, batch_size, rng):\n"
+            "    losses.append(loss_fn(model.forward(x), y))\n"
+            "    model.backward(loss_fn.backward())\n"
+            "    optimizer.step()\n"
+            "    accs.append(accuracy(model.forward(x), y))\n"
+            "return float(np.mean(losses)), float(np.mean(accs))"
+        ),
+    },
     # Early stopping that never returns.
     "infinite_loop": {"EarlyStopping.step": "while True:\n    pass"},
     # A syntax error in losses.py: the package does not import at all.
