@@ -7,7 +7,7 @@ Data flows one way:
 
 Modules, one concept each: ``layers`` (Parameter, Module, Linear),
 ``activations``, ``losses``, ``network`` (Sequential, build_mlp), ``optim``
-(SGD), ``training`` (train, EarlyStopping, History), ``gradcheck``, ``data``.
+(SGD), ``training`` (train_epoch, evaluate, train, EarlyStopping, History), ``gradcheck``, ``data``.
 """
 
 from .activations import ACTIVATIONS, GELU, Identity, ReLU, Sigmoid, Tanh, get_activation
@@ -15,7 +15,7 @@ from .layers import Linear, Module, Parameter
 from .losses import LOSSES, HingeLoss, L2Loss, Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot
 from .network import ARCHITECTURES, Sequential, build_mlp
 from .optim import SGD
-from .training import EarlyStopping, History, TrainingDiverged, evaluate, train
+from .training import EarlyStopping, History, TrainingDiverged, evaluate, train, train_epoch
 
 __version__ = "0.1.0"
 
@@ -24,5 +24,5 @@ __all__ = [
     "History", "Identity", "L2Loss", "Linear", "Loss", "Module", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "SoftmaxCrossEntropyLoss", "Tanh",
     "TrainingDiverged", "build_mlp", "evaluate", "get_activation", "get_loss", "one_hot",
-    "train",
+    "train", "train_epoch",
 ]

@@ -18,7 +18,8 @@ class Sigmoid(Module):
     """sigma(x) = 1 / (1 + exp(-x)),  sigma'(x) = sigma(x) (1 - sigma(x)) <= 1/4.
 
     Computed as 0.5 * (1 + tanh(x / 2)), the same function written so that
-    it never overflows: exp(-x) overflows float32 for x < -88, tanh never does.
+    it never overflows: exp(-x) overflows float32 for x below about -88.72
+    (float64: -709.78), as the largest float32, 3.4e38, is exp(88.72); tanh never does.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:

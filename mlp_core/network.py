@@ -22,25 +22,45 @@ OUTPUT_ACTIVATIONS: tuple[str, ...] = ("none", "same", *ACTIVATIONS)
 
 
 class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse.
+    """Layers applied in order; backward runs them in reverse (backpropagation).
 
-    forward:  x -> layers[0] -> layers[1] -> ... -> output
-    backward: dE/d(output) -> layers[-1].backward -> ... -> layers[0].backward
+    With layers f_1, ..., f_L and h_0 = x:
+
+        forward:  h_l = f_l(h_{l-1}) for l = 1..L; the output is h_L
+        backward: given G_L = dE/dh_L, each layer maps G_l = dE/dh_l to
+                  G_{l-1} = dE/dh_{l-1} (the chain rule, one layer at a time),
+                  for l = L..1, filling its parameters' ``.grad`` on the way;
+                  the result is G_0 = dE/dx
+
+    Shapes: x (N, D_0), h_l (N, D_l), G_l the shape of h_l. Each layer keeps
+    in its own cache what its backward needs, so ``backward`` must follow the
+    ``forward`` of the same batch.
     """
 
     def __init__(self, *layers: Module):
         self.layers = list(layers)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (N, D_0) -> h_L: (N, D_L), each layer applied to the previous one's output."""
+        # BEGIN SOLUTION
         for layer in self.layers:
             x = layer.forward(x)
         return x
+        # END SOLUTION
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        """grad_output = dE/dh_L: (N, D_L) -> dE/dx: (N, D_0), or None.
+
+        The layers in reverse order, each given the gradient its successor
+        returned. The result is what the first layer returns: None when it
+        skips the input gradient (``compute_input_grad=False``).
+        """
+        # BEGIN SOLUTION
         grad = grad_output
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad
+        # END SOLUTION
 
     def named_parameters(self) -> dict[str, Parameter]:
         """Parameters named ``"<layer index>.<name>"``, e.g. ``"0.W"``, ``"2.b"``."""

@@ -25,7 +25,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: The functions a student writes, by the notebook that teaches them, as
-#: ``module.Class.method`` (module relative to mlp_core), in the notebook's order.
+#: ``module.Class.method`` or ``module.function`` (module relative to mlp_core), in the notebook's order.
 EXERCISES: dict[str, tuple[str, ...]] = {
     "notebooks/01_linear_layer.ipynb": ("layers.Linear.forward", "layers.Linear.backward"),
     "notebooks/02_activations.ipynb": (
@@ -38,8 +38,12 @@ EXERCISES: dict[str, tuple[str, ...]] = {
         "losses.SoftmaxCrossEntropyLoss.forward", "losses.SoftmaxCrossEntropyLoss.backward",
         "losses.HingeLoss.forward", "losses.HingeLoss.backward",
     ),
-    "notebooks/04_network_and_optimizer.ipynb": ("optim.SGD.step",),
-    "notebooks/05_training_and_early_stopping.ipynb": ("training.EarlyStopping.step",),
+    "notebooks/04_network_and_optimizer.ipynb": (
+        "network.Sequential.forward", "network.Sequential.backward", "optim.SGD.step",
+    ),
+    "notebooks/05_training_and_early_stopping.ipynb": (
+        "training.evaluate", "training.train_epoch", "training.EarlyStopping.step",
+    ),
 }
 
 _PLACEHOLDER = re.compile(r"^(?P<function>[\w.]+): write this \(see .*\)$")

@@ -20,9 +20,10 @@ much, a numpy overflow warning, an exception and where) without quoting the
 inputs or the expected values.
 
 Adding a check: a builder returning ``(params, arrays)`` for an existing
-operation, a :class:`Check` in :data:`CHECKS`, and a rubric item (or a pattern
-of an existing one) covering its name. A new kind of computation (say a
-student-written training epoch) needs an operation in ``worker.py`` too.
+operation, a :class:`Check` in :func:`build_checks`, and a rubric item (or a
+pattern of an existing one) covering its name. A new kind of computation
+needs an operation in ``worker.py`` too (as ``sequential``, ``evaluate`` and
+``train_epoch`` have).
 """
 
 from __future__ import annotations
@@ -172,11 +173,55 @@ def network_request(activation, loss, sizes, **loss_options):
     return build
 
 
+def _random_network(rng, activation, sizes, *, first_input_grad=True, w_scale=0.8):
+    """Layer specs and weights ("<index>.W", "<index>.b") of Linear-activation-...-Linear."""
+    layers, arrays = [], {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        index = len(layers)
+        layers.append({"kind": "Linear", "dtype": "float64", "compute_input_grad": first_input_grad or i > 0})
+        arrays[f"{index}.W"] = _normal(rng, n_in, n_out, scale=w_scale)
+        arrays[f"{index}.b"] = _normal(rng, n_out, scale=0.3)
+        if i < len(sizes) - 2:
+            layers.append({"kind": activation})
+    return layers, arrays
+
+
+def sequential_request(activation, sizes, batch):
+    """Sequential forward, then backward of a random G = dE/d(output), input gradient included."""
+    def build(rng):
+        layers, arrays = _random_network(rng, activation, sizes)
+        arrays["x"] = _normal(rng, batch, sizes[0])
+        arrays["G"] = _normal(rng, batch, sizes[-1])
+        return {"layers": layers}, arrays
+    return build
+
+
+def evaluate_request(activation, loss, sizes, count, batch_size):
+    """``count`` samples in batches of ``batch_size`` (a smaller last batch when it does not divide)."""
+    def build(rng):
+        layers, arrays = _random_network(rng, activation, sizes)
+        arrays["x"] = _normal(rng, count, sizes[0])
+        arrays["labels"] = rng.integers(0, sizes[-1], count).astype(np.int64)
+        return {"layers": layers, "loss": {"kind": loss}, "batch_size": batch_size}, arrays
+    return build
+
+
+def train_epoch_request(activation, loss, sizes, count, batch_size, **sgd):
+    """One epoch on ``count`` random samples; the shuffling seed is drawn too."""
+    def build(rng):
+        layers, arrays = _random_network(rng, activation, sizes, first_input_grad=False, w_scale=0.5)
+        arrays["x"] = _normal(rng, count, sizes[0])
+        arrays["labels"] = rng.integers(0, sizes[-1], count).astype(np.int64)
+        return ({"layers": layers, "loss": {"kind": loss}, "batch_size": batch_size, "sgd": sgd,
+                 "order_seed": int(rng.integers(2**31))}, arrays)
+    return build
+
+
 # ----------------------------------------------------------------------------
 # The end-to-end check: the judge keeps the test labels
 # ----------------------------------------------------------------------------
 
-#: MLP1 trained by the worker's loop with the student's pieces; the solution reaches 87.3%.
+#: MLP1 trained by the worker's loop over the student's train_epoch; the solution reaches 87.3%.
 TRAINING = {"hidden": 256, "classes": 10, "init_std": 0.01, "lr": 0.01, "momentum": 0.9,
             "batch_size": 100, "epochs": 5, "init_seed": 0, "order_seed": 1}
 END_TO_END_THRESHOLD = 0.80
@@ -221,6 +266,26 @@ def _network_compare(sizes) -> tuple[Compare, ...]:
         out += [Compare(f"{2 * i}.W_grad", f"the gradient of layer {2 * i}'s W", rtol=1e-5),
                 Compare(f"{2 * i}.b_grad", f"the gradient of layer {2 * i}'s b", rtol=1e-5)]
     return tuple(out)
+
+
+def _sequential_compare(sizes) -> tuple[Compare, ...]:
+    out = [Compare("y", "the output of forward"), Compare("dx", "the gradient backward returns (dE/dx)")]
+    for i in range(len(sizes) - 1):
+        out += [Compare(f"{2 * i}.W_grad", f"the gradient of layer {2 * i}'s W"),
+                Compare(f"{2 * i}.b_grad", f"the gradient of layer {2 * i}'s b")]
+    return tuple(out)
+
+
+def _epoch_compare(sizes) -> tuple[Compare, ...]:
+    out = [Compare("train_loss", "the mean of the batch losses", rtol=1e-6),
+           Compare("train_acc", "the mean of the batch accuracies (before each update)", rtol=1e-6)]
+    for i in range(len(sizes) - 1):
+        out += [Compare(f"{2 * i}.W", f"layer {2 * i}'s W after the epoch", rtol=1e-6),
+                Compare(f"{2 * i}.b", f"layer {2 * i}'s b after the epoch", rtol=1e-6)]
+    return tuple(out)
+
+
+_EVALUATE = (Compare("loss", "the loss over the split"), Compare("accuracy", "the accuracy over the split"))
 
 
 def build_checks(mnist_subset: dict | None) -> list[Check]:
@@ -280,6 +345,23 @@ def build_checks(mnist_subset: dict | None) -> list[Check]:
               "network", network_request("Sigmoid", "L2Loss", [4, 6, 3]), _network_compare([4, 6, 3])),
         Check("network_gradcheck.gelu_hinge", "whole-network gradient: Linear-GELU-Linear, hinge loss (margin 1)",
               "network", network_request("GELU", "HingeLoss", [5, 6, 4], margin=1.0), _network_compare([5, 6, 4])),
+        Check("sequential.forward_backward", "Sequential of Linear-ReLU-Linear-ReLU-Linear: forward, then backward "
+              "(the output, the returned dE/dx and every layer's gradients)", "sequential",
+              sequential_request("ReLU", [5, 7, 6, 4], 8), _sequential_compare([5, 7, 6, 4])),
+        Check("sequential.sigmoid", "Sequential of Linear-Sigmoid-Linear: forward, then backward", "sequential",
+              sequential_request("Sigmoid", [4, 6, 3], 5), _sequential_compare([4, 6, 3])),
+        Check("training.evaluate", "evaluate: loss and accuracy over 23 samples in batches of 10 "
+              "(the last batch, of 3, counts by its size)", "evaluate",
+              evaluate_request("ReLU", "SoftmaxCrossEntropyLoss", [5, 8, 4], 23, 10), _EVALUATE),
+        Check("training.evaluate_l2", "evaluate with the L2 loss, one batch larger than the split", "evaluate",
+              evaluate_request("Sigmoid", "L2Loss", [4, 6, 3], 17, 1000), _EVALUATE),
+        Check("training.train_epoch", "train_epoch: one epoch of 47 samples in batches of 10, SGD with momentum 0.9 "
+              "(the mean batch loss and accuracy, and the weights after the epoch)", "train_epoch",
+              train_epoch_request("ReLU", "SoftmaxCrossEntropyLoss", [5, 8, 4], 47, 10, lr=0.1, momentum=0.9),
+              _epoch_compare([5, 8, 4])),
+        Check("training.train_epoch_hinge", "train_epoch with the hinge loss (margin 5), plain SGD, batches of 16",
+              "train_epoch", train_epoch_request("GELU", "HingeLoss", [4, 6, 3], 40, 16, lr=0.05),
+              _epoch_compare([4, 6, 3])),
     ]
     if mnist_subset is not None:
         checks.append(Check(
@@ -376,7 +458,7 @@ def _reference_gradient_errors(check: Check, request: Request) -> list[tuple[str
 
     def f() -> float:
         out = run_operation(reference_solution, check.op, params, arrays)[0]
-        if check.op == "layer":
+        if check.op in ("layer", "sequential"):
             return float(np.sum(out["y"] * arrays["G"]))
         return float(out["value"])
 
@@ -388,6 +470,8 @@ def _reference_gradient_errors(check: Check, request: Request) -> list[tuple[str
         pairs = [("dx", "x")]
     elif check.op == "network":
         pairs = [(k, k.replace("_grad", "")) for k in outputs if k.endswith("_grad")]
+    elif check.op == "sequential":
+        pairs = [("dx", "x")] + [(k, k.replace("_grad", "")) for k in outputs if k.endswith("_grad")]
     errors = []
     for out_key, in_key in pairs:
         numeric = _numerical_gradient(f, arrays[in_key])
@@ -420,7 +504,7 @@ def self_test(checks: list[Check], seed: int = 0) -> list[str]:
             value = expected[c.key]
             if not c.exact and float(np.max(np.abs(value))) < 1e-3:
                 problems.append(f"{check.name}: the expected {c.label} is (nearly) zero")
-        if check.op in ("layer", "loss", "network") and request[0].get("layer", {}).get("dtype", "float64") == "float64":
+        if check.op in ("layer", "loss", "network", "sequential") and request[0].get("layer", {}).get("dtype", "float64") == "float64":
             for key, err in _reference_gradient_errors(check, request):
                 if err > 1e-6:
                     problems.append(f"{check.name}: the reference's {key} differs from the numerical gradient ({err:.1e})")

@@ -1,7 +1,8 @@
 """The grading worker: runs inside the sandbox, imports a submission's mlp_core and computes.
 
 It knows operations, never checks: a request names an operation (``layer``,
-``loss``, ``sgd``, ``early_stopping``, ``network``, ``train_mlp1``) and
+``loss``, ``sgd``, ``early_stopping``, ``network``, ``sequential``, ``evaluate``,
+``train_epoch``, ``train_mlp1``) and
 carries its inputs; the reply carries the outputs. It holds no expected
 value, no tolerance and no verdict, so nothing in it is secret: the trusted
 judge (:mod:`mlp_instructor.hidden_checks`) makes every verdict outside the sandbox,
@@ -202,14 +203,61 @@ def op_network(mlp, params: dict, arrays: dict) -> dict:
     return out
 
 
+def _network_from_arrays(mlp, params: dict, arrays: dict):
+    """The submission's Sequential of ``params["layers"]``, its weights from ``arrays`` ("<index>.W")."""
+    layers = [_make_layer(mlp, spec, arrays, f"{i}.") for i, spec in enumerate(params["layers"])]
+    return mlp.Sequential(*layers), layers
+
+
+def op_sequential(mlp, params: dict, arrays: dict) -> dict:
+    """Sequential.forward(x) -> y; Sequential.backward(G) -> dx, and every Linear's W.grad and b.grad."""
+    model, layers = _network_from_arrays(mlp, params, arrays)
+    out = {"y": _as_array(model.forward(arrays["x"].copy()), "Sequential.forward")}
+    dx = model.backward(arrays["G"].copy())
+    out["dx"] = _as_array(dx, "Sequential.backward")
+    for i, layer in enumerate(layers):
+        if params["layers"][i]["kind"] == "Linear":
+            out[f"{i}.W_grad"] = _as_array(layer.W.grad, f"layer {i} W.grad")
+            out[f"{i}.b_grad"] = _as_array(layer.b.grad, f"layer {i} b.grad")
+    return out
+
+
+def op_evaluate(mlp, params: dict, arrays: dict) -> dict:
+    """evaluate(model, loss, images, labels, batch_size) -> loss and accuracy."""
+    model, _ = _network_from_arrays(mlp, params, arrays)
+    result = mlp.evaluate(model, _make_loss(mlp, params["loss"]), arrays["x"].copy(), arrays["labels"],
+                          params["batch_size"])
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"evaluate returned {type(result).__name__}, expected a tuple (loss, accuracy)")
+    return {"loss": _as_array(result[0], "evaluate (the loss)"), "accuracy": _as_array(result[1], "evaluate (the accuracy)")}
+
+
+def op_train_epoch(mlp, params: dict, arrays: dict) -> dict:
+    """train_epoch(model, loss, SGD, images, labels, batch_size, rng) -> train_loss, train_acc, the weights after it."""
+    import numpy as np
+
+    model, layers = _network_from_arrays(mlp, params, arrays)
+    optimizer = mlp.SGD(model.parameters(), **params["sgd"])
+    result = mlp.train_epoch(model, _make_loss(mlp, params["loss"]), optimizer, arrays["x"].copy(), arrays["labels"],
+                             params["batch_size"], np.random.default_rng(params["order_seed"]))
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"train_epoch returned {type(result).__name__}, expected a tuple (train_loss, train_acc)")
+    out = {"train_loss": _as_array(result[0], "train_epoch (the loss)"),
+           "train_acc": _as_array(result[1], "train_epoch (the accuracy)")}
+    for i, layer in enumerate(layers):
+        if params["layers"][i]["kind"] == "Linear":
+            out[f"{i}.W"] = _as_array(layer.W.data, f"layer {i} W after the epoch")
+            out[f"{i}.b"] = _as_array(layer.b.data, f"layer {i} b after the epoch")
+    return out
+
+
 def op_train_mlp1(mlp, params: dict, arrays: dict) -> dict:
     """Train MLP1 (784-256-10, ReLU, cross-entropy, SGD) on (train_x, train_y); predict test_x.
 
-    The loop is the grader's; every piece it calls is the submission's. The
-    test labels are not sent: the judge scores the predictions.
+    The loop over epochs is the grader's; each epoch is the submission's
+    ``train_epoch``, with its own layers, loss and optimizer. The test labels
+    are not sent: the judge scores the predictions.
     """
-    import math
-
     import numpy as np
 
     train_x, train_y, test_x = arrays["train_x"], arrays["train_y"], arrays["test_x"]
@@ -220,14 +268,8 @@ def op_train_mlp1(mlp, params: dict, arrays: dict) -> dict:
     loss_fn = mlp.SoftmaxCrossEntropyLoss()
     optimizer = mlp.SGD(model.parameters(), lr=params["lr"], momentum=params["momentum"])
     order = np.random.default_rng(params["order_seed"])
-    batch = params["batch_size"]
     for epoch in range(1, params["epochs"] + 1):
-        for rows in np.split(order.permutation(len(train_y)), len(train_y) // batch):
-            loss = loss_fn.forward(model.forward(train_x[rows]), train_y[rows])
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"training diverged: the loss became {loss} in epoch {epoch}")
-            model.backward(loss_fn.backward())
-            optimizer.step()
+        mlp.train_epoch(model, loss_fn, optimizer, train_x, train_y, params["batch_size"], order, epoch=epoch)
     scores = _as_array(model.forward(test_x), "Sequential.forward")
     if scores.shape != (len(test_x), params["classes"]):
         raise ValueError(f"the network's output has shape {scores.shape}, expected ({len(test_x)}, {params['classes']})")
@@ -240,6 +282,9 @@ OPERATIONS = {
     "sgd": op_sgd,
     "early_stopping": op_early_stopping,
     "network": op_network,
+    "sequential": op_sequential,
+    "evaluate": op_evaluate,
+    "train_epoch": op_train_epoch,
     "train_mlp1": op_train_mlp1,
 }
 

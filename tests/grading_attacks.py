@@ -289,7 +289,12 @@ ALL_ZEROS = {
     "SoftmaxCrossEntropyLoss.forward": "self.cache = x\nreturn 0.0",
     "SoftmaxCrossEntropyLoss.backward": "return np.zeros_like(self.cache)",
     "HingeLoss.forward": "self.cache = x\nreturn 0.0", "HingeLoss.backward": "return np.zeros_like(self.cache)",
+    "Sequential.forward": "for layer in self.layers:\n    x = layer.forward(x)\nreturn np.zeros_like(x)",
+    "Sequential.backward": "for layer in reversed(self.layers):\n    grad_output = layer.backward(grad_output)\n"
+                           "return None if grad_output is None else np.zeros_like(grad_output)",
     "SGD.step": "pass",
+    "evaluate": "return 0.0, 0.0",
+    "train_epoch": "return 0.0, 0.0",
     "EarlyStopping.step": "return False",
 }
 
@@ -341,6 +346,18 @@ FAULTS = {
     # Momentum applied wrongly: v is rebound, so the stored velocity never changes.
     "momentum_wrong": {
         "SGD.step": "v = self.momentum * v + p.grad + decay * p.data\np.data -= self.lr * v",
+    },
+    # An epoch that measures each batch's accuracy after its update instead of before.
+    "accuracy_after_update": {
+        "train_epoch": (
+            "losses, accs = [], []\n"
+            "for x, y in iterate_minibatches(images, labels, batch_size, rng):\n"
+            "    losses.append(loss_fn(model.forward(x), y))\n"
+            "    model.backward(loss_fn.backward())\n"
+            "    optimizer.step()\n"
+            "    accs.append(accuracy(model.forward(x), y))\n"
+            "return float(np.mean(losses)), float(np.mean(accs))"
+        ),
     },
     # Early stopping that never returns.
     "infinite_loop": {"EarlyStopping.step": "while True:\n    pass"},

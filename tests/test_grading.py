@@ -38,12 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
     "full_marks": ({}, None),
-    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 10}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
-    "ce_without_1_over_n": ({"cross_entropy": 3.33, "network_gradcheck": 10, "end_to_end": 0},
+    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 6.67, "sequential": 2.5}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
+    "ce_without_1_over_n": ({"cross_entropy": 3.33, "network_gradcheck": 6.67, "training": 7.5, "end_to_end": 0},
                             "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N): the returned gradient dE/dx: "
                             "wrong values"),
-    "hinge_wrong_margin": ({"hinge": 0}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
-    "momentum_wrong": ({"sgd": 5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
+    "hinge_wrong_margin": ({"hinge": 0, "training": 7.5}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
+    "momentum_wrong": ({"sgd": 5, "training": 7.5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
+    "accuracy_after_update": ({"training": 5}, "train_epoch: one epoch of 47 samples in batches of 10, SGD with "
+                              "momentum 0.9 (the mean batch loss and accuracy, and the weights after the epoch): the mean "
+                              "of the batch accuracies (before each update): wrong values"),
     "infinite_loop": ({"early_stopping": 0}, "timed out: no answer within 10 s"),
     "syntax_error": ("all zero", "mlp_core does not import: SyntaxError"),
     "deleted_module": ("all zero", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
@@ -329,8 +332,8 @@ def test_feedback_html_and_markdown_come_from_one_structure(graded):
     _, _, out, *_ = graded
     md = feedback_of(out, "sigmoid_sign")
     page = (out / "feedback" / f"{file_stem('sigmoid_sign')}.html").read_text()
-    assert md.count("- FAIL ") == page.count("<li class='FAIL'>") == 3
-    assert md.count("- PASS ") == page.count("<li class='PASS'>") == 26
+    assert md.count("- FAIL ") == page.count("<li class='FAIL'>") == 4
+    assert md.count("- PASS ") == page.count("<li class='PASS'>") == 31
     assert "Use -v" not in md and "conftest" not in md
 
 
@@ -348,7 +351,7 @@ def test_rerun_grades_only_new_or_changed_submissions(graded):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert float(rows["infinite_loop"]["early_stopping"]) == 0  # graded again: now wrong, no longer looping
     assert "timed out" not in feedback_of(out, "infinite_loop")
-    assert float(rows["sigmoid_sign"]["total"]) == 91.67
+    assert float(rows["sigmoid_sign"]["total"]) == 90.84
 
 
 def short_rubric(tmp_path: Path, timeout: float) -> Path:

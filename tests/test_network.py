@@ -88,6 +88,24 @@ def test_sequential_runs_layers_in_order_and_back():
     assert "Linear(2, 2)" in repr(model)
 
 
+def test_sequential_backward_chains_the_layers_in_reverse():
+    rng = np.random.default_rng(0)
+    first, act, second = (Linear(4, 5, init_std=1, rng=1, dtype=np.float64), Sigmoid(),
+                          Linear(5, 3, init_std=1, rng=2, dtype=np.float64))
+    model = Sequential(first, act, second)
+    x, g = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    h = act.forward(first.forward(x))
+    np.testing.assert_allclose(model.forward(x), h @ second.W.data + second.b.data)
+    dx = model.backward(g)
+    dh = (g @ second.W.data.T) * h * (1 - h)  # back through the output layer, then the Sigmoid
+    np.testing.assert_allclose(second.W.grad, h.T @ g)
+    np.testing.assert_allclose(first.W.grad, x.T @ dh)
+    np.testing.assert_allclose(dx, dh @ first.W.data.T)
+    first.compute_input_grad = False
+    model.forward(x)
+    assert model.backward(g) is None  # what the first layer returns
+
+
 @pytest.mark.parametrize("bad, match", [("mlp3", "choose one of: mlp1, mlp2"), (3, "choose 1 or 2"),
                                         ([10, 0], "must be positive")])
 def test_bad_architecture(bad, match):

@@ -80,13 +80,14 @@ def test_a_missing_function_or_broken_file_is_named(tmp_path):
 
 
 def test_require_written_names_each_missing_function_and_its_notebook(monkeypatch):
-    written = {"Linear.forward", "Linear.backward", "SGD.step"}
+    written = {"Linear.forward", "Linear.backward", "SGD.step", "Sequential.forward", "Sequential.backward",
+               "evaluate"}
     monkeypatch.setattr(progress.Exercise, "written", property(lambda e: e.function in written))
     with pytest.raises(progress.NotWrittenYet) as caught:
         progress.require_written("01", "04", "05", purpose="Retraining needs")
     assert str(caught.value) == (
-        "Retraining needs 1 function you have not written yet:\n"
-        "  notebooks/05_training_and_early_stopping.ipynb: EarlyStopping.step (mlp_core/training.py)"
+        "Retraining needs 2 functions you have not written yet:\n"
+        "  notebooks/05_training_and_early_stopping.ipynb: train_epoch, EarlyStopping.step (mlp_core/training.py)"
     )
     progress.require_written("01", "04")  # all written: returns quietly
     lines = progress.progress_lines()

@@ -15,6 +15,7 @@ from mlp_core.training import (
     evaluate,
     iterate_minibatches,
     train,
+    train_epoch,
 )
 from mlp_lab.config import TrainConfig
 
@@ -90,6 +91,46 @@ def test_evaluate_equals_mean_of_batch_means():
     value, acc = evaluate(model, loss, x, y, batch_size=50)
     assert value == pytest.approx(np.mean(batch_means), rel=1e-6)
     assert acc == pytest.approx(np.mean(model(x).argmax(1) == y))
+
+
+def test_evaluate_weights_a_smaller_last_batch_by_its_size():
+    model = build_mlp([5], "relu", input_size=8, num_classes=3, init_std=0.5, seed=0)
+    x, y = blobs(130)
+    loss = SoftmaxCrossEntropyLoss()
+    value, acc = evaluate(model, loss, x, y, batch_size=100)  # batches of 100 and 30
+    assert value == pytest.approx(loss(model(x), y), rel=1e-6)  # the mean over all 130, not of the 2 batch means
+    assert value != pytest.approx(np.mean([loss(model(x[:100]), y[:100]), loss(model(x[100:]), y[100:])]), rel=1e-4)
+    assert acc == np.mean(model(x).argmax(1) == y)
+
+
+def test_train_epoch_records_each_batch_before_its_update():
+    x, y = blobs(250)
+    model = build_mlp([6], "relu", input_size=8, num_classes=3, init_std=0.3, seed=1)
+    reference = build_mlp([6], "relu", input_size=8, num_classes=3, init_std=0.3, seed=1)
+    loss_fn, ref_loss = SoftmaxCrossEntropyLoss(), SoftmaxCrossEntropyLoss()
+    ref_opt = SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    losses, accs = [], []
+    for bx, by in iterate_minibatches(x, y, 100, np.random.default_rng(5)):  # 100, 100, 50
+        out = reference.forward(bx)
+        losses.append(ref_loss(out, by))
+        accs.append(np.mean(out.argmax(1) == by))
+        reference.backward(ref_loss.backward())
+        ref_opt.step()
+    result = train_epoch(model, loss_fn, SGD(model.parameters(), lr=0.1, momentum=0.9), x, y, 100,
+                         np.random.default_rng(5))
+    assert result == (np.mean(losses), np.mean(accs))  # each batch counts once, the last one too
+    for p, q in zip(model.parameters(), reference.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert not np.array_equal(model[0].W.data, build_mlp([6], "relu", input_size=8, num_classes=3,
+                                                            init_std=0.3, seed=1)[0].W.data)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_train_epoch_stops_at_a_non_finite_loss():
+    model = build_mlp([16], "relu", input_size=8, num_classes=3, init_std=1.0, seed=0)
+    opt = SGD(model.parameters(), lr=1e6, momentum=0.9)
+    with pytest.raises(TrainingDiverged, match=r"at epoch 7, batch \d+"):
+        train_epoch(model, L2Loss(), opt, *blobs(300), 10, np.random.default_rng(0), epoch=7)
 
 
 def test_training_learns_and_records_every_metric():
