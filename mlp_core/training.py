@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._args import is_whole_number
 from ._io import atomic_write_text
@@ -324,9 +325,6 @@ def train(
 
     bar = None
     if progress:
-        # Imported here, not at the top: the grader runs mlp_core in a sandbox that offers numpy alone.
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=max_epochs, desc="epochs", unit="epoch")
     try:
         for epoch in range(1, max_epochs + 1):
