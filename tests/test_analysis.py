@@ -13,6 +13,8 @@ from mlp_core import L2Loss, Linear, Sequential, Sigmoid, SoftmaxCrossEntropyLos
 from mlp_lab.analysis import (
     early_stopping_epoch,
     empirical_cdf,
+    glorot_reinitialise,
+    glorot_std,
     output_logits,
     reference_printed_l2,
     squared_norm_share,
@@ -110,6 +112,56 @@ def test_sigmoid_gradients_vanish_with_depth_and_relu_gradients_do_not():
     assert sigmoid_ratio < 1e-2, sigmoid_ratio  # 4^-6 = 2.4e-4, orders of magnitude
     assert 0.1 < relu_ratio < 10, relu_ratio
     assert relu_ratio / sigmoid_ratio > 100
+
+
+# --------------------------------------------------------------------------- #
+# glorot_reinitialise (notebook 07)
+# --------------------------------------------------------------------------- #
+
+
+def test_glorot_std_is_the_forward_backward_compromise():
+    assert glorot_std(784, 512) == pytest.approx(np.sqrt(2 / 1296))
+    assert glorot_std(100, 100) == pytest.approx(0.1)  # fan_in = fan_out: 1/sqrt(fan_in)
+    with pytest.raises(ValueError, match="must be positive"):
+        glorot_std(0, 10)
+
+
+def test_glorot_reinitialise_redraws_each_layer_at_its_own_scale_in_place():
+    model = build_mlp("mlp2", "sigmoid", init_std=0.01, seed=0)
+    linears = [layer for layer in model.layers if isinstance(layer, Linear)]
+    arrays = [layer.W.data for layer in linears]
+    for layer in linears:
+        layer.b.data[...] = 1.0
+    stds = glorot_reinitialise(model, seed=3)
+    assert stds == pytest.approx([np.sqrt(2 / 1296), np.sqrt(2 / 768), np.sqrt(2 / 266)])
+    for layer, array, std in zip(linears, arrays, stds):
+        assert layer.W.data is array  # overwritten, so an optimiser built before still sees it
+        assert layer.W.data.dtype == np.float32
+        assert np.std(layer.W.data) == pytest.approx(std, rel=0.05)
+        assert not layer.b.data.any()
+    again = build_mlp("mlp2", "sigmoid", init_std=0.01, seed=0)
+    glorot_reinitialise(again, seed=3)
+    assert all(np.array_equal(a.data, b.data) for a, b in
+               zip(model.named_parameters().values(), again.named_parameters().values()))
+    with pytest.raises(ValueError, match="at least one Linear"):
+        glorot_reinitialise(Sequential(Sigmoid()))
+
+
+def test_glorot_weights_give_the_first_sigmoid_layer_a_larger_share_of_the_gradient():
+    """MLP2 with Sigmoid: at N(0, 0.01^2) the first layer's gradient is a tiny share of the
+    output layer's; at Glorot's scale it is several times larger (the fix notebook 07 runs)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    labels = rng.integers(0, 10, 100)
+
+    def first_over_last(model):
+        norms = list(layer_gradient_norms(model, SoftmaxCrossEntropyLoss(), x, labels).values())
+        return norms[0] / norms[-1]
+
+    small = first_over_last(build_mlp("mlp2", "sigmoid", init_std=0.01, seed=0))
+    glorot = build_mlp("mlp2", "sigmoid", init_std=0.01, seed=0)
+    glorot_reinitialise(glorot, seed=0)
+    assert first_over_last(glorot) > 5 * small  # measured: 0.100 against 0.0127
 
 
 # --------------------------------------------------------------------------- #
