@@ -52,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,10 +61,11 @@ from typing import Callable
 import numpy as np
 
 from mlp_core._io import atomic_write_text
+from mlp_core.data import DataError, load_dataset
 from mlp_lab.argtypes import positive_int
 
-from .hidden_checks import Check, build_checks, reference_outputs, self_test, split_secrets, verdict
 from .feedback import Block, Heading, Items, Para, Table, Verbatim, csv_cell, file_stem, to_html, to_markdown
+from .hidden_checks import Check, build_checks, reference_outputs, self_test, split_secrets, verdict
 from .release import ANSWER_TAG, ANSWER_TEXT, SOLUTION_TAG, cell_tags, read_notebook, repo_root
 from .sandbox import Cgroup, Limits, Sandbox, SandboxError, WorkerFailure, bwrap_path, check_bwrap, kill_all_sandboxes
 from .submissions import (Submission, SubmissionError, content_hash, discover_submissions, find_kits, printable,
@@ -149,10 +151,6 @@ class Rubric:
 
 def load_rubric(path: str | Path) -> Rubric:
     """Read and check a rubric TOML file (see mlp_instructor/rubric.toml)."""
-    try:
-        import tomllib
-    except ImportError:  # pragma: no cover - Python 3.10
-        raise GradingError("reading the rubric needs Python 3.11 or newer (tomllib)") from None
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -323,8 +321,6 @@ class Grader:
     @staticmethod
     def _prepare_data(data_dir: Path | None) -> dict:
         """The fixed MNIST subset of the end-to-end check (the test labels stay with the judge)."""
-        from mlp_core.data import DataError, load_dataset
-
         try:
             train, test = load_dataset("mnist", data_dir, scaling="course", download=False)
         except DataError as exc:
