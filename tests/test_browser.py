@@ -69,13 +69,26 @@ def free_port() -> int:
 
 
 def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
-    """Write the instructor's answers into the kit's mlp_core (the modules named, default all), once, in place."""
+    """Write the instructor's answers into the kit, once, in place: the mlp_core modules named
+    (default all) and, with every module, the exercises inside notebooks (06-09 have their own)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
         if release.find_regions(original) and (modules is None or path.stem in modules):
             target = kit / "mlp_core" / path.name
             if "write this (see" in target.read_text():  # not filled in yet
                 target.write_text(release.fill_in_solutions(target.read_text(), original, path.name))
+    if modules is None:
+        for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+            originals = {c.get("id"): c["source"] for c in release.read_notebook(path)["cells"]
+                         if c["cell_type"] == "code" and release.find_regions(c["source"])}
+            if not originals:
+                continue
+            target = kit / "notebooks" / path.name
+            nb = release.read_notebook(target)
+            for cell in nb["cells"]:
+                if cell.get("id") in originals and "write this (see" in cell["source"]:
+                    cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+            release.write_notebook(nb, target)
 
 
 class Lab:
