@@ -14,9 +14,9 @@ Screenshots of the student's view go to ``$MLP_SCREENSHOTS_DIR`` if set, else to
 folder in pytest's temporary directory; the test prints the folder and the file names
 (``01_before.png``, ``01_after.png``, ``00_slider_before.png``, ``00_slider_after.png``, ``06.png``).
 
-Needs Chromium at /usr/bin/chromium (``apt-get install chromium``; CI installs it) and the Python
-package ``playwright`` (the ``test`` extra); skipped, saying why, only where Chromium is missing, and
-never in CI (``CI=true``, as ``.ci/run`` sets), where a missing Chromium is an error.
+Needs Chromium at /usr/bin/chromium (``apt-get install chromium``) and the Python package
+``playwright`` (the ``browser`` extra); CI installs both. Skipped, saying why, where either is
+missing, and never in CI (``CI=true``, as ``.ci/run`` sets), where a missing one is an error.
 Notebooks run in their quick mode (``MLP_NOTEBOOK_QUICK=1``), as under nbval.
 """
 # instructor-only
@@ -51,15 +51,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 RUN_TIMEOUT = 300  # seconds for one "Run All Cells" (quick mode; the slowest notebook takes about a minute)
 
+
+def _skip_outside_ci(missing: str) -> None:
+    """.ci/run installs both: in CI a missing browser or driver is a failure, elsewhere a reason to skip."""
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"CI must run the browser test, but {missing}")
+    pytest.skip(f"the browser test needs {missing}", allow_module_level=True)
+
+
 if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":  # .ci/run installs it: in CI a missing browser is a failure
-        raise RuntimeError(f"CI must run the browser test, but Chromium is not installed at {CHROMIUM}")
-    pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); the browser test needs it",
-                allow_module_level=True)
+    _skip_outside_ci(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
 try:
     from playwright.sync_api import sync_playwright
-except ImportError as error:  # a missing test dependency is a failure to report, not a reason to skip
-    raise ImportError(f"{error}: the browser test needs playwright: pip install -e '.[test]'") from None
+except ImportError:
+    _skip_outside_ci("playwright, which is not installed (pip install -e '.[browser]')")
 
 
 def free_port() -> int:
