@@ -29,11 +29,13 @@ needs an operation in ``worker.py`` too (as ``sequential``, ``evaluate`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
 
 import mlp_core as reference_solution
+import mlp_core.training
 from mlp_core.gradcheck import numerical_gradient  # the instructor's own: this runs in the trusted process
 
 from .worker import run_operation
@@ -208,14 +210,49 @@ def evaluate_request(activation, loss, sizes, count, batch_size):
 
 
 def train_epoch_request(activation, loss, sizes, count, batch_size, **sgd):
-    """One epoch on ``count`` random samples; the shuffling seed is drawn too."""
+    """One epoch on ``count`` random samples; the shuffling seed is drawn too.
+
+    Inputs are drawn again until recording each batch's accuracy after its
+    update, instead of before, changes the epoch's accuracy: otherwise that
+    mistake would pass on some submissions' seeds and not on others' (random
+    draws alone hid it on 14 % and 33 % of seeds for the two checks below).
+    """
     def build(rng):
-        layers, arrays = _random_network(rng, activation, sizes, first_input_grad=False, w_scale=0.5)
-        arrays["x"] = _normal(rng, count, sizes[0])
-        arrays["labels"] = rng.integers(0, sizes[-1], count).astype(np.int64)
-        return ({"layers": layers, "loss": {"kind": loss}, "batch_size": batch_size, "sgd": sgd,
-                 "order_seed": int(rng.integers(2**31))}, arrays)
+        for _ in range(_MAX_DRAWS):
+            layers, arrays = _random_network(rng, activation, sizes, first_input_grad=False, w_scale=0.5)
+            arrays["x"] = _normal(rng, count, sizes[0])
+            arrays["labels"] = rng.integers(0, sizes[-1], count).astype(np.int64)
+            request = ({"layers": layers, "loss": {"kind": loss}, "batch_size": batch_size, "sgd": sgd,
+                        "order_seed": int(rng.integers(2**31))}, arrays)
+            if _accuracy_depends_on_when_it_is_measured(request):
+                return request
+        raise RuntimeError(f"no input in {_MAX_DRAWS} draws tells accuracy before and after the update apart")
     return build
+
+
+#: How many times a request builder may draw before it gives up (a bug in the check, never a student's).
+_MAX_DRAWS = 100
+
+
+def _train_epoch_measuring_after_update(model, loss_fn, optimizer, images, labels, batch_size, rng):
+    """The solution's epoch with one mistake: each batch's accuracy measured after its update."""
+    losses, accuracies = [], []
+    for x, y in reference_solution.training.iterate_minibatches(images, labels, batch_size, rng):
+        losses.append(loss_fn(model.forward(x), y))
+        model.backward(loss_fn.backward())
+        optimizer.step()
+        accuracies.append(reference_solution.training.accuracy(model.forward(x), y))
+    return float(np.mean(losses)), float(np.mean(accuracies))
+
+
+def _accuracy_depends_on_when_it_is_measured(request: Request) -> bool:
+    """True if the solution's train_acc differs from the one measured after each update, on ``request``."""
+    params, arrays = request
+    mistaken = SimpleNamespace(**vars(reference_solution))
+    mistaken.train_epoch = _train_epoch_measuring_after_update
+    right = run_operation(reference_solution, "train_epoch", params, {k: v.copy() for k, v in arrays.items()})[0]
+    wrong = run_operation(mistaken, "train_epoch", params, {k: v.copy() for k, v in arrays.items()})[0]
+    return not np.isclose(right["train_acc"], wrong["train_acc"])
 
 
 # ----------------------------------------------------------------------------
