@@ -14,11 +14,12 @@ for spec in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"
     print(f"{name}=={low}")
 PY
 )
-pytest_pin=$(grep -E '^pytest==' constraints.txt)
-echo "lowest versions: ${lowest[*]} (with $pytest_pin)"
+# the test tools at their pinned versions: pytest, and setuptools for test_report's wheel build
+test_pins=($(grep -E '^(pytest|setuptools)==' constraints.txt))
+echo "lowest versions: ${lowest[*]} (with ${test_pins[*]})"
 
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --only-binary :all: "${lowest[@]}" "$pytest_pin"
+"$venv/bin/pip" install --quiet --only-binary :all: "${lowest[@]}" "${test_pins[@]}"
 "$venv/bin/pip" install --quiet --no-deps -e .
 "$venv/bin/python" -c "import numpy, matplotlib, tqdm; print('running with numpy', numpy.__version__, 'matplotlib', matplotlib.__version__, 'tqdm', tqdm.__version__)"
 
