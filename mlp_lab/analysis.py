@@ -11,8 +11,7 @@ three arguments; this module measures each of them instead of asserting it:
   :func:`softmax_ce_output_gradient` are the two output gradients written out
   analytically, :func:`output_logits` gives the z they are evaluated at on a
   trained net, :func:`squared_norm_share` and :func:`empirical_cdf` describe
-  where the gradient goes (:func:`saturated_wrong_fraction` reduces the same
-  distribution to one threshold), and :func:`reference_printed_l2` converts
+  where the gradient goes, and :func:`reference_printed_l2` converts
   the kit's L2 loss to the scale the reference printed;
 * the hinge margin (notebook 09): :func:`score_gaps` and
   :func:`hinge_active_fraction` show whether the outputs can reach the margin
@@ -291,29 +290,6 @@ def softmax_ce_output_gradient(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True) - one_hot(labels, z.shape[1], np.float64)
 
 
-def saturated_wrong_fraction(outputs: np.ndarray, labels: np.ndarray, threshold: float = 0.1) -> float:
-    """Fraction of samples with at least one output stuck at the wrong end.
-
-    outputs: (N, K) values in [0, 1] (sigmoid outputs y), labels: (N,).
-    Output k of sample n is *saturated and wrong* when |y_nk - t_nk| > 1 - threshold:
-    the true class below ``threshold``, or a wrong class above 1 - threshold.
-    There sigma'(z) = y (1 - y) < threshold, so an L2 loss's gradient
-    (y - t) sigma'(z) is at most ``threshold`` in size although the error is
-    almost 1.
-    """
-    if not 0 < threshold < 0.5:
-        raise ValueError(f"threshold must be in (0, 0.5), got {threshold}")
-    outputs = np.asarray(outputs)
-    if outputs.size and (outputs.min() < 0 or outputs.max() > 1):
-        raise ValueError(
-            "saturated_wrong_fraction expects sigmoid outputs in [0, 1], got values from "
-            f"{outputs.min():.3g} to {outputs.max():.3g}; pass sigma(z), not the logits z"
-        )
-    t = one_hot(labels, outputs.shape[1], outputs.dtype)
-    stuck = np.abs(outputs - t) > 1 - threshold
-    return float(np.mean(stuck.any(axis=1)))
-
-
 def output_logits(model: Sequential, x: np.ndarray) -> np.ndarray:
     """The output layer's pre-activations z (N, K) for the inputs ``x`` (N, D).
 
@@ -414,6 +390,6 @@ def hinge_active_fraction(outputs: np.ndarray, labels: np.ndarray, margin: float
 __all__ = [
     "RunResult", "early_stopping_epoch", "empirical_cdf", "glorot_reinitialise", "glorot_std",
     "hinge_active_fraction", "layer_gradient_norms", "output_logits", "recorded_run", "reference_printed_l2",
-    "saturated_wrong_fraction", "score_gaps", "sigmoid", "sigmoid_l2_output_gradient",
+    "score_gaps", "sigmoid", "sigmoid_l2_output_gradient",
     "softmax_ce_output_gradient", "squared_norm_share", "sweep",
 ]

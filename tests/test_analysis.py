@@ -21,7 +21,6 @@ from mlp_lab.analysis import (
     hinge_active_fraction,
     layer_gradient_norms,
     recorded_run,
-    saturated_wrong_fraction,
     score_gaps,
     sigmoid_l2_output_gradient,
     softmax_ce_output_gradient,
@@ -198,22 +197,6 @@ def test_softmax_ce_gradient_is_largest_when_most_wrong():
     assert grad[0] == pytest.approx(-1.0, abs=1e-4)  # very wrong: full-size gradient
     assert grad[1] == pytest.approx(0.1 - 1.0)
     assert abs(grad[2]) < 1e-3
-
-
-def test_saturated_wrong_fraction_on_a_constructed_batch():
-    outputs = np.array([
-        [0.05, 0.10, 0.20],  # true class 0 at 0.05 < 0.1: stuck wrong
-        [0.80, 0.20, 0.10],  # true class 0, nothing saturated
-        [0.95, 0.30, 0.10],  # true class 2, class 0 at 0.95 > 0.9: stuck wrong
-        [0.01, 0.99, 0.02],  # true class 1, saturated but RIGHT
-    ])
-    labels = np.array([0, 0, 2, 1])
-    assert saturated_wrong_fraction(outputs, labels, threshold=0.1) == pytest.approx(0.5)
-    assert saturated_wrong_fraction(outputs, labels, threshold=0.01) == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="pass sigma"):
-        saturated_wrong_fraction(outputs * 4 - 1, labels)
-    with pytest.raises(ValueError, match="threshold"):
-        saturated_wrong_fraction(outputs, labels, threshold=0.7)
 
 
 # --------------------------------------------------------------------------- #
