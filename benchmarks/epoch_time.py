@@ -1,8 +1,8 @@
-"""Time one training epoch of mlp_core, and of the same model in PyTorch.
+"""Time one training epoch of mlp_core, against its own matrix products and against PyTorch.
 
-    python benchmarks/epoch_time.py                      # all four configs, 3 timed epochs each
+    python benchmarks/epoch_time.py                      # all four configs, 1 and 2 threads, 3 timed epochs each
     python benchmarks/epoch_time.py --configs mlp2-gelu --repeats 5
-    python benchmarks/epoch_time.py --threads 1          # single-threaded BLAS (numpy and torch)
+    python benchmarks/epoch_time.py --threads 1          # single-threaded BLAS (numpy and torch) only
     python benchmarks/epoch_time.py --quick              # smoke run: a fraction of an epoch
 
 One epoch is the real training loop, ``mlp_core.training.train`` with one
@@ -15,34 +15,40 @@ The data are real MNIST when ``MNIST_DIR`` is set (and ``--random`` is not
 given), random values of the same shape and range otherwise; timing does not
 depend on which (every operation is dense), and the output says which it was.
 
-When PyTorch is installed the same model is trained in the same run the way
-a PyTorch user would write it (``nn.Sequential`` of ``nn.Linear`` and
-``nn.ReLU``/``nn.GELU(approximate='tanh')``, ``F.cross_entropy``,
-``torch.optim.SGD``, per-batch ``loss.item()`` and accuracy), on the CPU with
-as many threads as numpy's BLAS uses. Its epochs alternate with mlp_core's,
-so a change in the machine's load hits both alike: on a shared machine the
-absolute times are noisy, the ratios of the same run are what count.
+Each thread count runs in its own fresh process, started with the BLAS
+thread limits set before numpy loads (``mlp_lab.threads``). In it, per
+configuration:
+
+* the matrix products of the epoch alone (``benchmarks/products.py``): the
+  floor under any numpy epoch;
+* mlp_core's epochs and, when PyTorch is installed, the same model trained
+  the way a PyTorch user would write it (``nn.Sequential`` of ``nn.Linear``
+  and ``nn.ReLU``/``nn.GELU(approximate='tanh')``, ``F.cross_entropy``,
+  ``torch.optim.SGD``, per-batch ``loss.item()`` and accuracy) on the CPU
+  with the same number of threads. The two alternate epoch by epoch, so a
+  change in the machine's load hits both alike: on a shared machine the
+  absolute times are noisy, the ratios of the same run are what count.
 
 Each epoch time is the median of ``--repeats`` epochs after a warm-up of
 ``--warmup-batches`` batches (allocations, BLAS threads, caches).
 
-Columns of the table:
+Columns of the table (one row per configuration and thread count):
 
     config            architecture (mlp1: 784-256-10, mlp2: 784-512-256-10) and activation
+    threads           BLAS threads (numpy) and intra-op threads (torch)
     mlp_core s/epoch  median seconds per training epoch of mlp_core
-    torch s/epoch     the same for the PyTorch model ("not installed" without torch)
+    GEMM s/epoch      the matrix products of that epoch alone (fastest of 10 runs)
+    epoch/GEMM        mlp_core s/epoch over GEMM s/epoch: 1.0 would be all products, nothing else
+    torch s/epoch     the same model's epoch in PyTorch ("not installed" without torch)
     mlp_core/torch    ratio of the two; <= 1 means mlp_core is at least as fast
     GELU/ReLU         mlp_core's GELU epoch over its ReLU epoch of the same architecture
-    GEMM GFLOP        matrix-multiply work of one epoch, in 1e9 floating-point operations
-    GFLOP/s           GEMM GFLOP / mlp_core s/epoch
-    % peak            GFLOP/s against the measured peak: a large square float32 matmul
+    GFLOP/s           the epoch's matrix-multiply work over mlp_core s/epoch
+    % peak            GFLOP/s against the measured peak (a large square float32 matmul, same threads)
 
 GEMM FLOPs per epoch, for N samples and each Linear(in, out): 2 N in out for
 the forward product x W, 2 N in out for dW = x^T G, and 2 N in out for
 dx = G W^T, except in the first layer, whose input is the data: mlp_core (and
-PyTorch, since the data do not require a gradient) skip that product. The
-element-wise work (activations, softmax, SGD) is not counted: the GEMM work
-alone bounds how fast an epoch can be.
+PyTorch, since the data do not require a gradient) skip that product.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import multiprocessing
 import os
 import platform
 import statistics
@@ -60,17 +67,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)  # run from a checkout without installing the package
 
-# mlp_lab.threads imports no numpy: the thread limits can still be set before numpy loads (in main).
-from mlp_lab.threads import blas_thread_env  # noqa: E402
+# mlp_lab.threads imports no numpy: each thread count's process gets its limits before numpy loads.
+from mlp_lab.threads import blas_threads_in_environment  # noqa: E402
 
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
+THREAD_COUNTS = (1, 2)
 INPUT_SIZE, NUM_CLASSES = 784, 10
 BATCH_SIZE, LR, MOMENTUM, INIT_STD = 100, 0.01, 0.9, 0.01
 FULL_SAMPLES, QUICK_SAMPLES = 60_000, 2_000
 PEAK_SIZE, QUICK_PEAK_SIZE = 2048, 512
 HEADER = (
-    "| config | mlp_core s/epoch | torch s/epoch | mlp_core/torch | GELU/ReLU "
-    "| GEMM GFLOP | GFLOP/s | % peak |"
+    "| config | threads | mlp_core s/epoch | GEMM s/epoch | epoch/GEMM | torch s/epoch | mlp_core/torch "
+    "| GELU/ReLU | GFLOP/s | % peak |"
 )
 
 
@@ -91,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if value < 1:
             raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be >= 1")
         return value
+
+    def thread_counts(text: str) -> list[int]:
+        return list(dict.fromkeys(positive_int(part.strip()) for part in text.split(",")))
 
     def config_list(text: str) -> list[str]:
         names = [name.strip().lower() for name in text.split(",") if name.strip()]
@@ -113,24 +124,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="timed epochs per config and framework; the median is reported (default 3)")
     parser.add_argument("--warmup-batches", type=positive_int, default=100,
                         help="untimed batches before the timed epochs (default 100)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="BLAS / torch threads (default: numpy's BLAS default)")
+    parser.add_argument("--threads", type=thread_counts, default=list(THREAD_COUNTS),
+                        help="BLAS / torch thread counts, comma-separated, each measured in its own "
+                        "process (default: 1,2)")
     parser.add_argument("--random", action="store_true",
                         help="use random data even when MNIST_DIR is set")
     parser.add_argument("--no-torch", action="store_true", help="do not time the PyTorch model")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {QUICK_SAMPLES} samples, 1 repeat, a {QUICK_PEAK_SIZE}^2 peak matmul")
     return parser.parse_args(argv)
-
-
-def gemm_flops(hidden: list[int], n_samples: int) -> int:
-    """Matrix-multiply FLOPs of one epoch: forward, dW, and dX for all but the first layer."""
-    sizes = [INPUT_SIZE, *hidden, NUM_CLASSES]
-    flops = 0
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        products = 2 if i == 0 else 3  # x W and x^T G; G W^T too except for the data layer
-        flops += products * 2 * n_samples * n_in * n_out
-    return flops
 
 
 def load_data(n_samples: int, force_random: bool):
@@ -299,43 +301,36 @@ def fmt(value: float | None, spec: str, missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads is not None:
-        # Read by OpenBLAS / MKL / OpenMP when they load, so set before numpy is imported.
-        os.environ.update(blas_thread_env(args.threads))
+def measure(threads: int, args: argparse.Namespace) -> dict:
+    """Every configuration at one thread count, in this process (whose BLAS has ``threads`` threads).
+
+    Returns the epoch times, the products' time per configuration, the
+    measured peak and what was run; prints a line per configuration.
+    """
     import numpy as np
+
+    from benchmarks.products import epoch_product_seconds
     from mlp_core.network import hidden_sizes_for
 
     n_samples = QUICK_SAMPLES if args.quick else FULL_SAMPLES
     repeats = 1 if args.quick else args.repeats
     warmup = min(args.warmup_batches, 5) if args.quick else args.warmup_batches
     peak_size = QUICK_PEAK_SIZE if args.quick else PEAK_SIZE
-    try:
-        images, labels, source = load_data(n_samples, args.random)
-    except UsageError as error:
-        print(f"epoch_time.py: error: {error}", file=sys.stderr)
-        return 2
-
-    threads, blas = blas_info()
+    images, labels, source = load_data(n_samples, args.random)
+    blas_threads, blas = blas_info()
     torch = None if args.no_torch else load_torch(threads)
-    missing_torch = "not run (--no-torch)" if args.no_torch else "not installed"
-
-    print(f"# Epoch time, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-          + (" (--quick: a fraction of an epoch, not a measurement)" if args.quick else ""))
-    print(f"machine: {machine_description()}")
-    print(f"load average at start: {load_average()}")
-    print(f"python {platform.python_version()}, numpy {np.__version__}; BLAS: {blas}")
-    print(f"torch: {torch.__version__ + f', {torch.get_num_threads()} threads' if torch else missing_torch}")
-    print(f"data: {source}, {n_samples} samples x {INPUT_SIZE} float32, batches of {BATCH_SIZE}")
-    print(f"timing: median of {repeats} epoch(s) after {warmup} warm-up batches; "
-          "mlp_core and torch epochs alternate")
-    print(flush=True)
+    print(f"## {threads} thread(s): numpy {np.__version__}, BLAS {blas}; torch "
+          f"{torch.__version__ + f', {torch.get_num_threads()} threads' if torch else 'not run'}; "
+          f"data: {source}", flush=True)
 
     peak_times = measure_peak(peak_size, 3 if args.quick else 5)
     times: dict[str, dict[str, list[float]]] = {}
+    products: dict[str, float] = {}
     for config in args.configs:
         arch, activation = config.split("-")
+        hidden = hidden_sizes_for(arch)
+        if arch not in products:
+            products[arch] = epoch_product_seconds(hidden, n_samples, repeats=1 if args.quick else 10)
         runners = {"mlp_core": MlpCoreRunner(arch, activation, images, labels)}
         if torch is not None:
             runners["torch"] = TorchRunner(arch, activation, images, labels)
@@ -346,42 +341,91 @@ def main(argv: list[str] | None = None) -> int:
             for name, runner in runners.items():
                 times[config][name].append(runner.epoch())
         detail = "; ".join(f"{name} " + " ".join(f"{t:.3f}" for t in ts) for name, ts in times[config].items())
-        print(f"{config}: {detail} s", flush=True)
+        print(f"{config}, {threads} thread(s): {detail} s; products alone {products[arch]:.3f} s", flush=True)
     peak_times += measure_peak(peak_size, 3 if args.quick else 5)
-    peak = 2 * peak_size**3 / statistics.median(peak_times) / 1e9
+    return {
+        "threads": threads, "blas_threads": blas_threads, "n_samples": n_samples,
+        "torch": torch.__version__ if torch else None,
+        "peak_gflops": 2 * peak_size**3 / statistics.median(peak_times) / 1e9,
+        "peak_detail": f"{peak_size}x{peak_size} float32 matmul, median of {len(peak_times)}: "
+                       f"{statistics.median(peak_times) * 1e3:.1f} ms",
+        "medians": {c: {name: statistics.median(ts) for name, ts in t.items()} for c, t in times.items()},
+        "products": products,
+    }
+
+
+def measure_with_threads(threads: int, args: argparse.Namespace) -> dict:
+    """:func:`measure` in a fresh process whose BLAS thread limits are set before numpy loads."""
+    with blas_threads_in_environment(threads):
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(measure, (threads, args))
+
+
+def table_row(config: str, run: dict, missing_torch: str) -> list[str]:
+    """The cells of one row of the table, for one configuration at one thread count."""
+    from benchmarks.products import gemm_flops
+    from mlp_core.network import hidden_sizes_for
+
+    arch, activation = config.split("-")
+    median = run["medians"]
+    ours = median[config]["mlp_core"]
+    theirs = median[config].get("torch")
+    relu = median.get(f"{arch}-relu", {}).get("mlp_core")
+    gelu_over_relu = ours / relu if activation == "gelu" and relu else None
+    gflop = gemm_flops(hidden_sizes_for(arch), run["n_samples"]) / 1e9
+    return [
+        config,
+        str(run["threads"]),
+        f"{ours:.3f}",
+        f"{run['products'][arch]:.3f}",
+        f"{ours / run['products'][arch]:.2f}",
+        fmt(theirs, ".3f", missing_torch),
+        fmt(ours / theirs if theirs else None, ".2f"),
+        fmt(gelu_over_relu, ".2f"),
+        f"{gflop / ours:.1f}",
+        f"{100 * gflop / ours / run['peak_gflops']:.0f}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    n_samples = QUICK_SAMPLES if args.quick else FULL_SAMPLES
+    repeats = 1 if args.quick else args.repeats
+    warmup = min(args.warmup_batches, 5) if args.quick else args.warmup_batches
+    missing_torch = "not run (--no-torch)" if args.no_torch else "not installed"
+
+    print(f"# Epoch time, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+          + (" (--quick: a fraction of an epoch, not a measurement)" if args.quick else ""))
+    print(f"machine: {machine_description()}")
+    print(f"load average at start: {load_average()}")
+    print(f"python {platform.python_version()}; {n_samples} samples x {INPUT_SIZE} float32, "
+          f"batches of {BATCH_SIZE}; threads {', '.join(map(str, args.threads))}, each in its own process")
+    print(f"timing: median of {repeats} epoch(s) after {warmup} warm-up batches; "
+          "mlp_core and torch epochs alternate")
+    print(flush=True)
+    try:
+        runs = [measure_with_threads(threads, args) for threads in args.threads]
+    except UsageError as error:
+        print(f"epoch_time.py: error: {error}", file=sys.stderr)
+        return 2
 
     print()
     print(HEADER)
-    print("|" + "---|" * 8)
-    median = {c: {name: statistics.median(ts) for name, ts in t.items()} for c, t in times.items()}
-    for config in args.configs:
-        arch, activation = config.split("-")
-        ours = median[config]["mlp_core"]
-        theirs = median[config].get("torch")
-        relu = median.get(f"{arch}-relu", {}).get("mlp_core")
-        gelu_over_relu = ours / relu if activation == "gelu" and relu else None
-        gflop = gemm_flops(hidden_sizes_for(arch), n_samples) / 1e9
-        cells = [
-            config,
-            f"{ours:.3f}",
-            fmt(theirs, ".3f", missing_torch),
-            fmt(ours / theirs if theirs else None, ".2f"),
-            fmt(gelu_over_relu, ".2f"),
-            f"{gflop:.1f}",
-            f"{gflop / ours:.1f}",
-            f"{100 * gflop / ours / peak:.0f}",
-        ]
-        print("| " + " | ".join(cells) + " |")
+    print("|" + "---|" * HEADER.count(" | ") + "---|")
+    for run in runs:
+        for config in args.configs:
+            print("| " + " | ".join(table_row(config, run, missing_torch)) + " |")
     print()
-    print(f"measured peak: {peak:.1f} GFLOP/s ({peak_size}x{peak_size} float32 matmul, "
-          f"median of {len(peak_times)}: {statistics.median(peak_times) * 1e3:.1f} ms)")
-    if torch is not None:
+    for run in runs:
+        print(f"measured peak, {run['threads']} thread(s): {run['peak_gflops']:.1f} GFLOP/s ({run['peak_detail']})")
+    for run in runs:
+        median = run["medians"]
         for arch in dict.fromkeys(config.split("-")[0] for config in args.configs):
             relu, gelu = (median.get(f"{arch}-{a}", {}).get("torch") for a in ("relu", "gelu"))
             if relu and gelu:
-                print(f"torch GELU/ReLU, {arch}: {gelu / relu:.2f}")
-    print("GEMM GFLOP counts x W and x^T G for every Linear and G W^T for all but the first "
-          "(the data need no gradient).")
+                print(f"torch GELU/ReLU, {arch}, {run['threads']} thread(s): {gelu / relu:.2f}")
+    print("GEMM: x W and x^T G for every Linear and G W^T for all but the first (the data need no "
+          "gradient), timed alone (benchmarks/products.py).")
     print(f"load average at end: {load_average()}")
     return 0
 

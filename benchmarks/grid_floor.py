@@ -18,9 +18,13 @@ BLAS thread as the runner's workers use, for MLP1 and MLP2:
     paired s/epoch   the same while a second process trains the same model,
                      as the two workers of the grid do: they share the
                      memory bandwidth and the last-level cache
+    alone/GEMM,      how many times its matrix products a real epoch takes
+    paired/GEMM      (1.0 would be an epoch of nothing but products)
 
-and multiplies each by the epochs, divided over 2 workers, to give the
-grid's wall time if every epoch took that long. The GEMM row is a floor for
+The products are timed by ``benchmarks/products.py``, which
+``benchmarks/epoch_time.py`` uses too. Each time, multiplied by the epochs
+and divided over 2 workers, gives the grid's wall time if every epoch took
+that long. The GEMM row is a floor for
 any numpy implementation on this machine; the gap between it and the paired
 row is element-wise work (activations, softmax, the SGD update) and the two
 workers slowing each other down.
@@ -37,7 +41,6 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,12 +52,13 @@ os.environ.update(blas_thread_env(1))  # before numpy loads, as in the grid's wo
 
 import numpy as np  # noqa: E402
 
+from benchmarks.products import epoch_product_seconds  # noqa: E402
 from mlp_core.losses import get_loss  # noqa: E402
 from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
 from mlp_core.optim import SGD  # noqa: E402
 from mlp_core.training import train  # noqa: E402
 
-TRAIN, TEST, BATCH, EVAL_BATCH, WORKERS = 60_000, 10_000, 100, 1000, 2
+TRAIN, TEST, WORKERS = 60_000, 10_000, 2
 
 
 def epochs_per_architecture(results: Path, seed: int) -> dict[str, int]:
@@ -67,46 +71,6 @@ def epochs_per_architecture(results: Path, seed: int) -> dict[str, int]:
     if not totals:
         raise SystemExit(f"grid_floor: no runs of seed {seed} in {results / 'runs'}: run the grid first")
     return totals
-
-
-def gemm_seconds_per_epoch(arch: str, n_train: int, n_test: int, repeats: int) -> float:
-    """Time the matrix products of one epoch (train: forward, dW, dX; test: forward)."""
-    rng = np.random.default_rng(0)
-    sizes = [784, *hidden_sizes_for(arch), 10]
-    f32 = np.float32
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append((
-            rng.standard_normal((BATCH, n_in)).astype(f32), rng.standard_normal((n_in, n_out)).astype(f32),
-            rng.standard_normal((BATCH, n_out)).astype(f32), np.empty((BATCH, n_out), f32),
-            np.empty((n_in, n_out), f32), np.empty((BATCH, n_in), f32) if i else None,
-            rng.standard_normal((EVAL_BATCH, n_in)).astype(f32), np.empty((EVAL_BATCH, n_out), f32),
-        ))
-
-    def one_batch():
-        for x, w, g, y, dw, dx, _, _ in layers:
-            np.matmul(x, w, out=y)
-            np.matmul(x.T, g, out=dw)
-            if dx is not None:
-                np.matmul(g, w.T, out=dx)
-
-    def one_eval_batch():
-        for _, w, _, _, _, _, xe, ye in layers:
-            np.matmul(xe, w, out=ye)
-
-    def timed(fn, calls):
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            best = min(best, (time.perf_counter() - start) / calls)
-        return best
-
-    for _ in range(max(1, 20 * repeats)):  # warm-up: the first calls of a process run slower
-        one_batch()
-    one_eval_batch()
-    return timed(one_batch, 50) * (n_train // BATCH) + timed(one_eval_batch, 5) * (n_test // EVAL_BATCH)
 
 
 def real_epoch_seconds(arch: str, n_train: int, n_test: int, epochs: int) -> float:
@@ -165,14 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for arch in sorted(epochs):
         rows[arch] = (
-            gemm_seconds_per_epoch(arch, n_train, n_test, 1 if args.quick else 10) * scale,
+            epoch_product_seconds(hidden_sizes_for(arch), n_train, n_test, 1 if args.quick else 10) * scale,
             real_epoch_seconds(arch, n_train, n_test, real_epochs) * scale,
             paired_epoch_seconds(arch, n_train, n_test, real_epochs) * scale,
         )
-    print("\n| model | epochs in the grid | GEMM s/epoch | alone s/epoch | paired s/epoch |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| model | epochs in the grid | GEMM s/epoch | alone s/epoch | paired s/epoch | alone/GEMM | paired/GEMM |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for arch, (gemm, alone, paired) in rows.items():
-        print(f"| {arch} | {epochs[arch]} | {gemm:.2f} | {alone:.2f} | {paired:.2f} |")
+        print(f"| {arch} | {epochs[arch]} | {gemm:.2f} | {alone:.2f} | {paired:.2f} "
+              f"| {alone / gemm:.2f} | {paired / gemm:.2f} |")
     print(f"\nOne-seed grid on {WORKERS} workers, if every epoch took (minutes):")
     for i, label in enumerate(("GEMM only (the floor)", "alone", "paired")):
         minutes = sum(epochs[a] * rows[a][i] for a in rows) / WORKERS / 60

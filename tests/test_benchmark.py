@@ -3,7 +3,6 @@
 No timing is asserted: on a shared machine timed tests flake.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,10 +10,12 @@ import sys
 
 import pytest
 
+from benchmarks.products import gemm_flops
 from tests._mnist import REPO
 
 SCRIPT = REPO / "benchmarks" / "epoch_time.py"
-HEADER = "| config | mlp_core s/epoch | torch s/epoch | mlp_core/torch | GELU/ReLU |"
+HEADER = ("| config | threads | mlp_core s/epoch | GEMM s/epoch | epoch/GEMM | torch s/epoch | mlp_core/torch "
+          "| GELU/ReLU | GFLOP/s | % peak |")
 
 
 def run_benchmark(*args):
@@ -32,13 +33,6 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("epoch_time", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_quick_run_without_torch_prints_the_table():
     result = run_benchmark("--quick", "--no-torch", "--threads", "1", "--configs", "mlp1-relu,mlp1-gelu")
     assert result.returncode == 0, result.stderr
@@ -47,32 +41,37 @@ def test_quick_run_without_torch_prints_the_table():
     rows = table_rows(result.stdout)
     assert set(rows) == {"mlp1-relu", "mlp1-gelu"}
     for cells in rows.values():
-        assert len(cells) == 8
-        assert float(cells[1]) > 0
-        assert cells[2] == "not run (--no-torch)"
-    assert rows["mlp1-relu"][4] == "-"
-    assert float(rows["mlp1-gelu"][4]) > 0  # GELU/ReLU ratio
-    assert float(rows["mlp1-gelu"][5]) == pytest.approx(1.6, abs=0.05)  # GEMM GFLOP of 2000 samples
+        assert len(cells) == 10
+        assert cells[1] == "1"  # threads
+        epoch, products, ratio = float(cells[2]), float(cells[3]), float(cells[4])
+        assert epoch > 0 and products > 0
+        assert ratio == pytest.approx(epoch / products, rel=0.05)  # of the rounded cells
+        assert cells[5] == "not run (--no-torch)"
+    assert rows["mlp1-relu"][7] == "-"
+    assert float(rows["mlp1-gelu"][7]) > 0  # GELU/ReLU ratio
 
 
-def test_quick_run_with_torch_fills_the_torch_columns():
+def test_quick_run_with_torch_and_two_thread_counts_fills_one_table():
     pytest.importorskip("torch", reason="PyTorch is optional: pip install torch==2.13.0")
-    result = run_benchmark("--quick", "--threads", "1", "--configs", "mlp1-gelu")
+    result = run_benchmark("--quick", "--threads", "1,2", "--configs", "mlp1-gelu")
     assert result.returncode == 0, result.stderr
     assert HEADER in result.stdout
-    cells = table_rows(result.stdout)["mlp1-gelu"]
-    assert float(cells[2]) > 0 and float(cells[3]) > 0
-    assert cells[4] == "-"  # no ReLU run to compare with
+    lines = [line for line in result.stdout.splitlines() if line.startswith("| mlp1-gelu |")]
+    assert [line.split("|")[2].strip() for line in lines] == ["1", "2"]  # one row per thread count
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert float(cells[5]) > 0 and float(cells[6]) > 0  # torch s/epoch, mlp_core/torch
+        assert cells[7] == "-"  # no ReLU run to compare with
+    assert "torch 2." in result.stdout and "2 threads" in result.stdout  # the second process had 2
 
 
 def test_gemm_flops_per_epoch():
-    script = load_script()
     n = 60_000
     # forward and dW for both layers, dX for the second only
     mlp1 = 2 * (2 * n * 784 * 256) + 3 * (2 * n * 256 * 10)
-    assert script.gemm_flops([256], n) == mlp1
+    assert gemm_flops([256], n) == mlp1
     mlp2 = 2 * (2 * n * 784 * 512) + 3 * (2 * n * 512 * 256) + 3 * (2 * n * 256 * 10)
-    assert script.gemm_flops([512, 256], n) == mlp2
+    assert gemm_flops([512, 256], n) == mlp2
 
 
 @pytest.mark.parametrize(
@@ -111,6 +110,9 @@ def test_grid_floor_quick_run_prints_the_three_estimates(tmp_path):
     assert set(rows) == {"mlp1", "mlp2"}
     assert rows["mlp1"][1] == "5" and rows["mlp2"][1] == "4"
     assert all(float(cell) > 0 for cells in rows.values() for cell in cells[2:])
+    for cells in rows.values():  # alone/GEMM and paired/GEMM are the ratios of the columns beside them
+        assert float(cells[5]) == pytest.approx(float(cells[3]) / float(cells[2]), rel=0.05)
+        assert float(cells[6]) == pytest.approx(float(cells[4]) / float(cells[2]), rel=0.05)
     for label in ("GEMM only (the floor)", "alone", "paired"):
         assert label in result.stdout
     assert "no grid.json" in result.stdout
@@ -121,3 +123,14 @@ def test_grid_floor_without_runs_says_what_to_do(tmp_path):
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode != 0
     assert "no runs of seed 0" in result.stderr and "run the grid first" in result.stderr
+
+
+def test_a_missing_mnist_dir_is_one_line_and_exit_2(tmp_path):
+    """The error is raised in the thread count's own process and still reaches the user as one line."""
+    missing = tmp_path / "no-mnist-here"
+    env = {**os.environ, "MNIST_DIR": str(missing)}
+    result = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--no-torch", "--threads", "1"],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert result.returncode == 2
+    assert f"MNIST_DIR={missing}" in result.stderr and "does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
