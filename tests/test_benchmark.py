@@ -134,3 +134,29 @@ def test_a_missing_mnist_dir_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert f"MNIST_DIR={missing}" in result.stderr and "does not exist" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_epoch_profile_quick_run_accounts_for_the_whole_epoch():
+    script = REPO / "benchmarks" / "epoch_profile.py"
+    result = subprocess.run([sys.executable, str(script), "--quick", "--configs", "mlp1-gelu"],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    cells = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("| ") and not line.startswith("| part"):
+            label, value = [c.strip() for c in line.strip().strip("|").split("|")]
+            cells[label] = value
+    seconds = {label: float(value.split(" s")[0]) for label, value in cells.items() if " s" in value}
+    parts = ("Linear forward + backward", "activations", "loss + accuracy", "SGD step", "batch gathering", "the rest")
+    assert set(parts) <= set(seconds)
+    assert sum(seconds[p] for p in parts) == pytest.approx(seconds["**epoch**"], abs=0.004)  # 3-decimal cells
+    assert seconds["products alone"] > 0
+    assert float(cells["epoch over products alone"]) == pytest.approx(
+        seconds["**epoch**"] / seconds["products alone"], rel=0.1)
+
+
+def test_epoch_profile_rejects_an_unknown_config():
+    script = REPO / "benchmarks" / "epoch_profile.py"
+    result = subprocess.run([sys.executable, str(script), "--configs", "mlp3-relu"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 2 and "unknown config mlp3-relu" in result.stderr
