@@ -151,6 +151,18 @@ def test_an_unreachable_scheduler_is_a_one_line_error_and_touches_nothing(pool_r
     assert sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
 
 
+@pytest.mark.parametrize("address, why", [
+    ("nonsense", "missing port number"),
+    ("http://127.0.0.1:8786", "unknown address scheme 'http'"),
+])
+def test_a_malformed_scheduler_address_is_a_one_line_error_at_once(address, why, tmp_path, capsys):
+    started = time.monotonic()
+    assert main(["reproduce", *TINY_ARGS, "--scheduler", address, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {address!r} is not the address of a Dask scheduler ({why}" in err and err.count("\n") == 1
+    assert time.monotonic() - started < 5 and not (tmp_path / "out").exists()
+
+
 def test_without_dask_distributed_the_error_says_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ImportError
     with pytest.raises(runner.ExtraNotInstalled, match=r'pip install -c constraints.txt -e "\.\[distributed\]"'):
