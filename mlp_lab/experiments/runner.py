@@ -305,8 +305,9 @@ def connect_to_scheduler(address: str):
     """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (``tcp://HOST:8786``).
 
     Raises :class:`ExtraNotInstalled` without dask.distributed, and
-    ConnectionError (one line) when no scheduler answers at ``address``
-    within :data:`SCHEDULER_TIMEOUT` seconds.
+    ConnectionError (one line) at once for a malformed or unknown address,
+    or when no scheduler answers there within :data:`SCHEDULER_TIMEOUT`
+    seconds.
     """
     try:
         # Imported here only: dask.distributed is a heavy optional dependency (the "distributed"
@@ -343,8 +344,8 @@ def _train_on_cluster(client, todo: Sequence[Task], data_dir, grid: str | None,
                       finish: Callable[[RunRecord], None]) -> None:
     """Train ``todo`` on the client's cluster, one task per run, calling ``finish`` with each record.
 
-    Submitted in the pool's order (:func:`_training_order`): the scheduler
-    starts them in the order submitted. On Ctrl-C, SIGTERM or an exception
+    Submitted in the pool's order (:func:`_training_order`), which the
+    scheduler follows: it favours the tasks submitted first. On Ctrl-C, SIGTERM or an exception
     from ``finish`` every run not back yet is cancelled: a worker cannot be
     stopped in the middle of a run, so the running ones go on to their end
     there, but their records are dropped (they are trained again next time).
@@ -381,10 +382,10 @@ def _cluster_warnings(client) -> list[str]:
     if not variables:
         return ["the Dask scheduler has no workers yet: the runs start when `dask worker` processes connect"]
     return [
-        f"Dask worker {address} may use several BLAS threads ({', '.join(f'{k}={v}' for k, v in unset)}): "
+        f"Dask worker {address} may use several BLAS threads ({', '.join(f'{k}={v}' for k, v in not_one)}): "
         "start workers with `dask worker ADDRESS --nworkers N --nthreads 1` and the README's BLAS variables"
         for address, env in sorted(variables.items())
-        if (unset := [(k, env.get(k)) for k in DASK_WORKER_BLAS_VARS if env.get(k) != "1"])
+        if (not_one := [(k, env.get(k)) for k in DASK_WORKER_BLAS_VARS if env.get(k) != "1"])
     ]
 
 
