@@ -26,6 +26,7 @@ from mlp_core.network import OUTPUT_ACTIVATIONS
 from mlp_core.training import TrainingDiverged
 
 from .experiments import command as reproduce_command
+from .experiments.runner import ExtraNotInstalled
 from .report import command as report_command
 from .argtypes import (
     OneLineParser, add_data_arguments, hidden_sizes, nonnegative_float, nonnegative_int,
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ValueError, TrainingDiverged, OSError) as exc:
+    except (DataError, ValueError, TrainingDiverged, OSError, ExtraNotInstalled) as exc:
         print(f"python -m mlp_core {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -6,8 +6,8 @@
 (:data:`GRIDS`); with ``seeds=S`` every configuration is trained with seeds
 0..S-1, each (configuration, seed) one :class:`Task` (:func:`make_grid`).
 
-``runner``: :func:`run_grid` trains the tasks in worker processes and writes
-every finished run at once, atomically, as a
+``runner``: :func:`run_grid` trains the tasks in worker processes (or on a
+Dask cluster) and writes every finished run at once, atomically, as a
 :class:`~mlp_lab.records.RunRecord` to ``<out>/runs/<config-id>-seed<k>.json``
 (:func:`run_path`): its config, seed, status, per-epoch history, the metrics
 at the best and at the final epoch, the seconds per epoch and the library
@@ -34,8 +34,25 @@ dataset once and keeps it for all its runs. ``workers=0`` trains in the
 calling process, one run after another (for debugging and tests; the BLAS
 threads are then whatever this process has).
 
+On a Dask cluster: ``scheduler="tcp://HOST:8786"`` (``--scheduler``) sends
+each run as one task (:func:`train_task`, in the pool's order) to the workers
+of the Dask scheduler at that address, instead of local processes; each
+record comes back to the calling process, which writes its JSON as above, so
+resuming is the same. ``distributed`` is imported only then (the optional
+``distributed`` extra; without it, an error says what to install), and a
+scheduler that does not answer in time is an error before anything is
+written. The workers need this package at the same version and find the
+dataset by the loader's own rules on their side (``data_dir``, else
+``$MNIST_DIR``, the cache, a download). For the pool's results bit for bit,
+start them with one thread and one BLAS thread each (``dask worker ADDRESS
+--nworkers N --nthreads 1``; ``dask worker`` sets OMP, MKL and OpenBLAS to one
+thread unless told otherwise): ``run_grid`` prints a line for every worker
+whose BLAS may use more. Ctrl-C cancels the runs not back yet; the ones
+running finish on their worker and are dropped.
+
 Every invocation that has runs to train is logged in ``<out>/grid.json``
-(command, seeds, runs trained / skipped, wall time, load average, machine),
+(command, seeds, runs trained / skipped, wall time, load average, machine;
+on a cluster, the scheduler and how many workers it had),
 which is where the README's timings come from (``provenance``).
 
 ``command``: the ``reproduce`` command line (imported by :mod:`mlp_lab.cli`

@@ -31,8 +31,13 @@ def add_parser(subparsers) -> None:
                    help="results folder (default results/<grid>[-<dataset> unless mnist][-validation])")
     p.add_argument("--validation", action="store_true",
                    help="early-stop on a held-out split of 10000 training samples instead of the test set")
-    p.add_argument("--workers", type=nonnegative_int, default=os.cpu_count() or 1,
-                   help=f"worker processes, one BLAS thread each (default {os.cpu_count()}); 0 = in this process")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=nonnegative_int, default=None,
+                       help=f"worker processes, one BLAS thread each (default {os.cpu_count()}); 0 = in this process")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="train on a Dask cluster instead: each run is a task for the workers of the "
+                       "scheduler at ADDRESS (e.g. tcp://HOST:8786); the runs come back here and are written "
+                       "to OUT as usual. Needs the distributed extra (README: 'On a Dask cluster')")
     p.add_argument("--retry-failed", action="store_true",
                    help="train runs recorded as diverged or failed again (default: keep and skip them)")
     p.add_argument("--only", action="append", default=None, metavar="TEXT",
@@ -71,7 +76,7 @@ def cmd_reproduce(args) -> int:
     n_configs = len({t.config_id for t in tasks})
     print(f"grid {args.grid}: {n_configs} configurations x {args.seeds} seed(s) = {len(tasks)} runs -> {out}",
           flush=True)
-    outcome = run_grid(tasks, out, workers=args.workers, data_dir=args.data_dir,
+    outcome = run_grid(tasks, out, workers=args.workers, scheduler=args.scheduler, data_dir=args.data_dir,
                        retry_failed=args.retry_failed, progress=not args.no_progress, grid=args.grid)
     print(f"trained {len(outcome.trained)} runs ({len(outcome.failed)} diverged or failed), "
           f"skipped {len(outcome.skipped)} already done, in {outcome.wall_seconds:.0f} s", flush=True)

@@ -1,7 +1,8 @@
 """The grid runner: trains tasks in parallel worker processes, one JSON per run, resumable.
 
-:func:`run_grid` trains the tasks not done yet and writes every finished run
-at once, atomically, as a :class:`~mlp_lab.records.RunRecord` to
+:func:`run_grid` trains the tasks not done yet, in local worker processes or
+on a Dask cluster (``scheduler=``), and writes every finished run at once,
+atomically, in this process, as a :class:`~mlp_lab.records.RunRecord` to
 ``<out>/runs/<config-id>-seed<k>.json`` (:func:`run_path`). A run that
 fails never stops the others: its record says ``diverged`` or ``failed``.
 See :mod:`mlp_lab.experiments` for resuming and parallelism.
@@ -30,7 +31,7 @@ from mlp_core.training import History, Split, TrainingDiverged
 
 from ..config import TrainConfig, run, split_data
 from ..records import RunRecord, read_run
-from ..threads import blas_threads_in_environment
+from ..threads import BLAS_THREAD_ENV_VARS, blas_threads_in_environment
 from .grids import Task
 from .provenance import command_line, library_versions, load_average, machine_info, now
 
@@ -114,6 +115,7 @@ def run_grid(
     out_dir: str | Path,
     *,
     workers: int | None = None,
+    scheduler: str | None = None,
     data_dir: str | Path | None = None,
     retry_failed: bool = False,
     progress: bool = True,
@@ -128,6 +130,11 @@ def run_grid(
         out_dir: results folder; runs go to ``out_dir/runs/``.
         workers: worker processes (default ``os.cpu_count()``); 0 trains in
             this process.
+        scheduler: the address of a Dask scheduler (``tcp://HOST:8786``):
+            its workers train the runs, one task per run, instead of local
+            processes; the records come back here and are written here, as
+            with the pool. Needs the ``distributed`` extra; not together
+            with ``workers``. See :func:`connect_to_scheduler`.
         data_dir: dataset folder (default: the loader's search order).
         retry_failed: train runs recorded as diverged/failed again.
         progress: an overall tqdm bar over the runs.
@@ -143,10 +150,14 @@ def run_grid(
     train is logged in ``out_dir/grid.json``.
     """
     out_dir = Path(out_dir)
+    if scheduler is not None and workers is not None:
+        raise ValueError("give workers or a Dask scheduler, not both: on a cluster, its workers train the runs")
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 0:
         raise ValueError(f"workers must be >= 0 (0 = in this process), got {workers}")
     todo, done = _pending(tasks, out_dir, retry_failed)
+    # Connected before anything is written: a scheduler that does not answer leaves out_dir as it was.
+    client = connect_to_scheduler(scheduler) if scheduler is not None and todo else None
     outcome = GridOutcome(skipped=[t.run_id for t in done])
     bar = tqdm(total=len(tasks), initial=len(done), desc=grid or "runs", unit="run",
                dynamic_ncols=True) if progress else None
@@ -173,9 +184,19 @@ def run_grid(
 
     status = "interrupted"
     try:
-        _train_all(todo, workers, data_dir, grid, finish)
+        if client is None:
+            _train_all(todo, workers, data_dir, grid, finish)
+        else:  # "workers" is then the cluster's, as it was when the grid started
+            worker_threads = client.nthreads()
+            invocation.update(scheduler=scheduler, workers=len(worker_threads),
+                              worker_threads=sum(worker_threads.values()))
+            for line in _cluster_warnings(client):
+                emit(line)
+            _train_on_cluster(client, todo, data_dir, grid, finish)
         status = "complete"
     finally:
+        if client is not None:
+            client.close()
         if bar is not None:
             bar.close()
         outcome.wall_seconds = time.perf_counter() - start_wall
@@ -225,15 +246,18 @@ def _train_all(
             max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
         )
         try:
-            # Seed by seed, the biggest networks first, so no long run starts last.
-            order = sorted(todo, key=lambda t: (t.seed, -_cost(t)))
-            futures = {pool.submit(train_task, t, data_dir, grid): t for t in order}
+            futures = {pool.submit(train_task, t, data_dir, grid): t for t in _training_order(todo)}
             for future in cf.as_completed(futures):
                 finish(_result_or_failure(future, futures[future], grid))
         except BaseException:
             _stop_workers(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def _training_order(todo: Sequence[Task]) -> list[Task]:
+    """Seed by seed, the biggest networks first, so that no long run starts last."""
+    return sorted(todo, key=lambda t: (t.seed, -_cost(t)))
 
 
 def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
@@ -250,12 +274,119 @@ def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
             process.terminate()
 
 
-def _result_or_failure(future: cf.Future, task: Task, grid: str | None) -> RunRecord:
-    """The worker's record, or a "failed" record if the worker process itself died."""
+def _result_or_failure(future, task: Task, grid: str | None) -> RunRecord:
+    """The worker's record, or a "failed" record if the worker process itself died.
+
+    ``future``: a concurrent.futures or a dask.distributed future of :func:`train_task`.
+    """
     try:
         return future.result()
-    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool (killed worker, out of memory)
+    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool, KilledWorker (killed worker, out of memory)
         return _worker_died(task, grid, exc)
+
+
+# --------------------------------------------------------------------------- #
+# On a Dask cluster (the "distributed" extra)
+# --------------------------------------------------------------------------- #
+
+#: Seconds a Dask scheduler has to answer :func:`connect_to_scheduler`.
+SCHEDULER_TIMEOUT = 10.0
+
+#: The BLAS thread variables that ``dask worker`` (its nanny) sets to 1 in every worker
+#: process it starts, unless the worker's own environment sets them otherwise.
+DASK_WORKER_BLAS_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class ExtraNotInstalled(ImportError):
+    """An optional feature was asked for whose extra (pyproject.toml) is not installed."""
+
+
+def connect_to_scheduler(address: str):
+    """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (``tcp://HOST:8786``).
+
+    Raises :class:`ExtraNotInstalled` without dask.distributed, and
+    ConnectionError (one line) at once for a malformed or unknown address,
+    or when no scheduler answers there within :data:`SCHEDULER_TIMEOUT`
+    seconds.
+    """
+    try:
+        # Imported here only: dask.distributed is a heavy optional dependency (the "distributed"
+        # extra) that the local pool, the notebooks and the student's kit never need.
+        import distributed
+    except ImportError as exc:
+        raise ExtraNotInstalled(
+            "--scheduler needs dask.distributed, which is not installed: "
+            'pip install -c constraints.txt -e ".[distributed]" (or pip install "dask[distributed]")'
+        ) from exc
+    # Checked first: a Client that fails on a malformed address hangs for 20 s at exit.
+    try:
+        distributed.comm.resolve_address(address)
+    except Exception as exc:  # noqa: BLE001 - ValueError, socket.gaierror, a warning of a retired protocol
+        raise ConnectionError(
+            f"{address!r} is not the address of a Dask scheduler ({_first_line(exc)}); "
+            "give one like tcp://HOST:8786, as `dask scheduler` prints it"
+        ) from None
+    try:
+        return distributed.Client(address, timeout=SCHEDULER_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(
+            f"no Dask scheduler answered at {address!r} within {SCHEDULER_TIMEOUT:g} s ({_first_line(exc)}); "
+            "start one with `dask scheduler` and give its address, like tcp://HOST:8786"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _train_on_cluster(client, todo: Sequence[Task], data_dir, grid: str | None,
+                      finish: Callable[[RunRecord], None]) -> None:
+    """Train ``todo`` on the client's cluster, one task per run, calling ``finish`` with each record.
+
+    Submitted in the pool's order (:func:`_training_order`), which the
+    scheduler follows: it favours the tasks submitted first. On Ctrl-C, SIGTERM or an exception
+    from ``finish`` every run not back yet is cancelled: a worker cannot be
+    stopped in the middle of a run, so the running ones go on to their end
+    there, but their records are dropped (they are trained again next time).
+    """
+    from distributed import as_completed  # the optional extra: connect_to_scheduler found it
+
+    futures = {client.submit(train_task, t, data_dir, grid, pure=False): t for t in _training_order(todo)}
+    try:
+        for future in as_completed(futures, loop=client.loop):  # this client's: not the default one
+            if future.cancelled():  # e.g. the scheduler went away: no record, so the run trains next time
+                raise ConnectionError(
+                    f"the Dask cluster dropped run {futures[future].run_id} (scheduler lost or restarted?); "
+                    "the finished runs are kept: run the same command again to resume"
+                )
+            finish(_result_or_failure(future, futures[future], grid))
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+
+
+def _worker_blas_threads() -> dict[str, str | None]:
+    """This process's BLAS thread variables (run on each Dask worker by :func:`_cluster_warnings`)."""
+    return {name: os.environ.get(name) for name in BLAS_THREAD_ENV_VARS}
+
+
+def _cluster_warnings(client) -> list[str]:
+    """What may be wrong with the cluster before the grid starts: no worker, or BLAS threads not 1.
+
+    The local pool trains each run with one BLAS thread; a worker whose BLAS
+    may use more is slower side by side with others, and its results may
+    differ in the last bits.
+    """
+    variables = client.run(_worker_blas_threads)  # {worker address: {variable: value}}
+    if not variables:
+        return ["the Dask scheduler has no workers yet: the runs start when `dask worker` processes connect"]
+    return [
+        f"Dask worker {address} may use several BLAS threads ({', '.join(f'{k}={v}' for k, v in not_one)}): "
+        "start workers with `dask worker ADDRESS --nworkers N --nthreads 1` and the README's BLAS variables"
+        for address, env in sorted(variables.items())
+        if (not_one := [(k, env.get(k)) for k in DASK_WORKER_BLAS_VARS if env.get(k) != "1"])
+    ]
 
 
 def _run_line(record: RunRecord) -> str:
