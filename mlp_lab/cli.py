@@ -33,6 +33,7 @@ from .argtypes import (
     positive_float, positive_int, unit_interval,
 )
 from .config import TrainConfig, run
+from .records import compare_results
 
 #: The instructor's tools add ``release`` and ``grade`` when they are installed
 #: (the instructor's copy); the student release does not have them.
@@ -81,6 +82,15 @@ def build_parser() -> OneLineParser:
 
     reproduce_command.add_parser(sub)
     report_command.add_parser(sub)
+    p = sub.add_parser(
+        "compare", help="check that two results folders hold the same runs, bit for bit outside timings",
+        description="For every run the two folders both hold (RESULTS/runs/<run-id>.json), compare "
+        "everything but when, where and how fast it ran: config, status, every metric of every epoch. "
+        "Exit 0 if they are all equal, 1 if any differs (its first difference is printed).",
+    )
+    p.add_argument("first", type=Path, help="a results folder, e.g. results/report")
+    p.add_argument("second", type=Path, help="another, e.g. a grid retrained with reproduce --out")
+    p.set_defaults(func=cmd_compare)
     try:  # optional plugin: the lab never depends on the instructor's tools
         instructor = importlib.import_module(INSTRUCTOR_COMMANDS)
     except ModuleNotFoundError as exc:
@@ -140,6 +150,17 @@ def cmd_train(args) -> int:
         f"test acc {100 * best['test_acc']:.2f}%; history saved to {out}"
     )
     return 0
+
+
+def cmd_compare(args) -> int:
+    equal, different, unmatched = compare_results(args.first, args.second)
+    for run_id, difference in different.items():
+        print(f"{run_id}: differs at {difference}")
+    if unmatched:
+        print(f"in one folder only (not compared): {', '.join(unmatched)}")
+    print(f"{len(equal)} of {len(equal) + len(different)} runs in both {args.first} and {args.second} are "
+          "the same, bit for bit, in everything but their timings")
+    return 0 if equal and not different else 1
 
 
 def main(argv: list[str] | None = None) -> int:

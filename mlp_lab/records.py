@@ -11,6 +11,7 @@ layout, named once: its fields are the JSON's keys, in the JSON's order, so
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
@@ -249,3 +250,66 @@ def load_results(results_dir: str | Path) -> list[RunRecord]:
 def sort_records(records: Iterable[RunRecord]) -> list[RunRecord]:
     """In the reference's table order (depth, loss, activation), then by seed."""
     return sorted(records, key=RunRecord.sort_key)
+
+
+#: What may differ between two trainings of the same run: when, where and how fast it ran, and
+#: on what software (run-level keys), and the per-epoch timings (in the history, best and final).
+TIMING_FIELDS: tuple[str, ...] = (
+    "wall_seconds", "started_at", "finished_at", "host", "versions", "seconds_per_epoch", "train_seconds",
+)
+TIMING_METRICS: tuple[str, ...] = ("train_seconds", "eval_seconds")
+
+
+def training_outcome(record: RunRecord) -> dict[str, Any]:
+    """The record as a dict without :data:`TIMING_FIELDS` and :data:`TIMING_METRICS`.
+
+    Training is deterministic given the config and seed, so two trainings of
+    the same run on the same numpy and BLAS give equal outcomes, every float
+    bit for bit.
+    """
+    outcome = record.to_dict()
+    for key in TIMING_FIELDS:
+        outcome.pop(key)
+    for metrics in (outcome["best"], outcome["final"], (outcome["history"] or {}).get("metrics")):
+        for key in TIMING_METRICS:
+            (metrics or {}).pop(key, None)
+    return outcome
+
+
+def first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """Where two JSON-like values first differ (``"history.metrics.test_loss[12]: 0.31 != 0.32"``), or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{where}{key}: only in {'the second' if key not in a else 'the first'}"
+            found = first_difference(a[key], b[key], f"{where}{key}.")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where.rstrip('.')}: {len(a)} values != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{where.rstrip('.')}[{i}].")
+            if found:
+                return found
+        return None
+    same = type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
+    return None if same else f"{where.rstrip('.')}: {a!r} != {b!r}"
+
+
+def compare_results(first: str | Path, second: str | Path) -> tuple[list[str], dict[str, str], list[str]]:
+    """Compare the runs two results folders have in common, outside timings.
+
+    Returns (the run ids equal in :func:`training_outcome`, {run id: its first
+    difference} for the others, the run ids in only one folder).
+    """
+    runs = [{r.run_id: r for r in load_results(folder)} for folder in (first, second)]
+    equal, different = [], {}
+    for run_id in sorted(set(runs[0]) & set(runs[1])):
+        found = first_difference(training_outcome(runs[0][run_id]), training_outcome(runs[1][run_id]))
+        if found:
+            different[run_id] = found
+        else:
+            equal.append(run_id)
+    return equal, different, sorted(set(runs[0]) ^ set(runs[1]))

@@ -4,7 +4,7 @@ A ``LocalCluster`` of two worker processes with one thread each, started with
 one BLAS thread as the pool's workers are, trains a tiny grid on the real
 MNIST ($MNIST_DIR, see tests/_mnist.py); the run files must equal the local
 pool's bit for bit in everything but when, where and how fast they ran
-(:data:`TIMING_FIELDS`). Needs dask.distributed (the ``distributed`` extra):
+(``mlp_lab.records.TIMING_FIELDS``). Needs dask.distributed (the ``distributed`` extra):
 skipped, saying so, without it, except under CI, where it is an error.
 """
 
@@ -20,6 +20,7 @@ import pytest
 
 from mlp_lab.cli import main
 from mlp_lab.experiments import make_grid, run_grid, run_path, runner
+from mlp_lab.records import read_run, training_outcome
 from mlp_lab.threads import blas_threads_in_environment
 from tests._mnist import in_ci, require_mnist
 
@@ -39,21 +40,13 @@ TINY = dict(train_subset=300, test_subset=200, max_epochs=2)
 TINY_ARGS = ["--grid", "report", "--only", ONLY[0], "--only", ONLY[1],
              "--train-subset", "300", "--test-subset", "200", "--epochs", "2", "--no-progress", "--no-report"]
 
-#: What may differ between two trainings of the same run: when, where and how fast it ran.
-#: Run-level keys, and the per-epoch metrics (in the history and in best/final) they come from.
-TIMING_FIELDS = {"wall_seconds", "started_at", "finished_at", "host", "seconds_per_epoch", "train_seconds"}
-TIMING_METRICS = {"train_seconds", "eval_seconds"}
-
-
 def without_timing(path) -> dict:
-    """The run JSON at ``path`` without :data:`TIMING_FIELDS` and :data:`TIMING_METRICS`."""
-    run = json.loads(path.read_text())
-    for key in TIMING_FIELDS:
-        run.pop(key)
-    for epoch_metrics in (run["best"], run["final"], run["history"]["metrics"]):
-        for key in TIMING_METRICS:
-            epoch_metrics.pop(key)
-    return run
+    """The run JSON at ``path`` as :func:`~mlp_lab.records.training_outcome` gives it, ``versions`` kept.
+
+    On one machine the two trainings ran on the same software, one BLAS thread each: that is compared too.
+    """
+    record = read_run(path)
+    return {**training_outcome(record), "versions": record.versions}
 
 
 def tiny_tasks():

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 
+import numpy as np
 import pytest
 
 from mlp_core.training import History
+from mlp_lab.cli import main
 from mlp_lab.config import TrainConfig
-from mlp_lab.records import RUN_SCHEMA, RunRecord, load_results, read_run
+from mlp_lab.records import RUN_SCHEMA, RunRecord, first_difference, load_results, read_run, training_outcome
+from tests._mnist import REPO
 
 def history(test_acc: list[float], best_epoch: int | None, seconds: float = 2.0) -> History:
     h = History(monitor="test_acc", best_epoch=best_epoch)
@@ -96,3 +100,67 @@ def test_load_results_names_the_file_that_is_not_a_record(tmp_path):
     (tmp_path / "runs" / "b.json").write_text(json.dumps(d))
     with pytest.raises(ValueError, match=r"b\.json: run record of schema 0"):
         load_results(tmp_path)
+
+
+def _copy_runs(tmp_path, name, run_ids):
+    folder = tmp_path / name / "runs"
+    folder.mkdir(parents=True)
+    for run_id in run_ids:
+        shutil.copy(REPO / "results" / "report" / "runs" / f"{run_id}.json", folder)
+    return folder.parent
+
+
+COMPARED = ["mlp1-l2-sigmoid-seed0", "mlp2-hinge-relu-seed1"]
+
+
+def _edit(folder, run_id, change):
+    path = folder / "runs" / f"{run_id}.json"
+    run = json.loads(path.read_text())
+    change(run)
+    path.write_text(json.dumps(run, indent=1))
+
+
+def test_compare_ignores_timings_and_provenance_only(tmp_path, capsys):
+    first, second = _copy_runs(tmp_path, "a", COMPARED), _copy_runs(tmp_path, "b", COMPARED)
+
+    def retimed(run):
+        run["wall_seconds"] *= 2
+        run["host"], run["versions"] = "elsewhere", {"numpy": "other"}
+        run["history"]["metrics"]["train_seconds"][3] += 1.0
+        run["best"]["eval_seconds"] += 1.0
+
+    _edit(second, COMPARED[0], retimed)
+    assert main(["compare", str(first), str(second)]) == 0
+    assert "2 of 2 runs in both" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, where", [
+    (lambda run: run["history"]["metrics"]["test_loss"].__setitem__(11, 0.5), "history.metrics.test_loss[11]"),
+    (lambda run: run["best"].__setitem__("test_acc", 1.0), "best.test_acc"),
+    (lambda run: run["config"].__setitem__("lr", 0.02), "config.lr"),
+    (lambda run: run["history"]["metrics"]["epoch"].pop(), "history.metrics.epoch: "),
+])
+def test_compare_names_the_first_difference_and_exits_1(tmp_path, capsys, change, where):
+    first, second = _copy_runs(tmp_path, "a", COMPARED), _copy_runs(tmp_path, "b", COMPARED)
+    _edit(second, COMPARED[1], change)
+    assert main(["compare", str(first), str(second)]) == 1
+    out = capsys.readouterr().out
+    assert f"{COMPARED[1]}: differs at {where}" in out and "1 of 2 runs in both" in out
+
+
+def test_compare_one_bit_in_a_float_is_a_difference():
+    record = read_run(REPO / "results" / "report" / "runs" / f"{COMPARED[0]}.json")
+    outcome = training_outcome(record)
+    changed = json.loads(json.dumps(outcome))
+    loss = changed["history"]["metrics"]["test_loss"][0]
+    changed["history"]["metrics"]["test_loss"][0] = float(np.nextafter(loss, 1.0))
+    assert first_difference(outcome, changed).startswith("history.metrics.test_loss[0]: ")
+    assert first_difference(outcome, json.loads(json.dumps(outcome))) is None
+
+
+def test_compare_lists_runs_in_one_folder_only_and_fails_with_none_in_common(tmp_path, capsys):
+    first, second = _copy_runs(tmp_path, "a", COMPARED[:1]), _copy_runs(tmp_path, "b", COMPARED[1:])
+    assert main(["compare", str(first), str(second)]) == 1
+    out = capsys.readouterr().out
+    assert f"in one folder only (not compared): {', '.join(sorted(COMPARED))}" in out
+    assert "0 of 0 runs" in out
