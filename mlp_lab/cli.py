@@ -156,8 +156,9 @@ def cmd_compare(args) -> int:
     equal, different, unmatched = compare_results(args.first, args.second)
     for run_id, difference in different.items():
         print(f"{run_id}: differs at {difference}")
-    if unmatched:
-        print(f"in one folder only (not compared): {', '.join(unmatched)}")
+    if unmatched:  # e.g. a one-seed grid against three seeds: a count is enough for many
+        listed = ", ".join(unmatched) if len(unmatched) <= 6 else f"{', '.join(unmatched[:3])}, ..."
+        print(f"in one folder only (not compared): {len(unmatched)} runs ({listed})")
     print(f"{len(equal)} of {len(equal) + len(different)} runs in both {args.first} and {args.second} are "
           "the same, bit for bit, in everything but their timings")
     return 0 if equal and not different else 1

@@ -162,5 +162,5 @@ def test_compare_lists_runs_in_one_folder_only_and_fails_with_none_in_common(tmp
     first, second = _copy_runs(tmp_path, "a", COMPARED[:1]), _copy_runs(tmp_path, "b", COMPARED[1:])
     assert main(["compare", str(first), str(second)]) == 1
     out = capsys.readouterr().out
-    assert f"in one folder only (not compared): {', '.join(sorted(COMPARED))}" in out
+    assert f"in one folder only (not compared): 2 runs ({', '.join(sorted(COMPARED))})" in out
     assert "0 of 0 runs" in out
