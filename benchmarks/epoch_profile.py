@@ -4,10 +4,12 @@
     python benchmarks/epoch_profile.py --configs mlp2-gelu --epochs 5
     python benchmarks/epoch_profile.py --quick         # smoke run (tests/test_benchmark.py)
 
-The epoch is mlp_core's own: the batches of ``iterate_minibatches`` and, per
-batch, each layer's ``forward``, the loss, ``accuracy``, the loss's
-``backward``, each layer's ``backward`` and ``SGD.step``, in the order
-``train_epoch`` calls them, with a clock read between every two. The parts:
+The epoch is ``mlp_core.training.train_epoch`` itself, as written in your
+mlp_core, run with clocks around what it calls: each layer's ``forward`` and
+``backward`` (the layers are wrapped in timing proxies), the loss's forward
+and ``backward``, ``accuracy``, ``SGD.step`` and the batch iterator
+(``iterate_minibatches``, swapped for a timed copy of itself while the epoch
+runs). The parts:
 
     Linear forward + backward   the matrix products in place, with the bias add and sum
     activations                 forward and backward of the hidden activations
@@ -28,11 +30,13 @@ dense, so timing does not depend on the values).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import time
 from collections import defaultdict
+from typing import Iterator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -49,43 +53,80 @@ from mlp_core.layers import Linear  # noqa: E402
 from mlp_core.losses import SoftmaxCrossEntropyLoss  # noqa: E402
 from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
 from mlp_core.optim import SGD  # noqa: E402
-from mlp_core.training import accuracy, iterate_minibatches  # noqa: E402
+from mlp_core import training  # noqa: E402
 
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
 PARTS = ("Linear forward + backward", "activations", "loss + accuracy", "SGD step", "batch gathering", "the rest")
 
 
+class Clocked:
+    """Stands in for a layer, the loss or the optimizer: the same calls, their seconds added to ``parts``."""
+
+    def __init__(self, wrapped, part: str, seconds: dict[str, float]):
+        self.wrapped, self.part, self.seconds = wrapped, part, seconds
+
+    def timed(self, method, *args):
+        start = time.perf_counter()
+        result = method(*args)
+        self.seconds[self.part] += time.perf_counter() - start
+        return result
+
+    def forward(self, *args):
+        return self.timed(self.wrapped.forward, *args)
+
+    __call__ = forward
+
+    def backward(self, *args):
+        return self.timed(self.wrapped.backward, *args)
+
+    def step(self):
+        return self.timed(self.wrapped.step)
+
+
+@contextlib.contextmanager
+def clocked_training_helpers(seconds: dict[str, float]) -> Iterator[None]:
+    """``accuracy`` and ``iterate_minibatches`` of mlp_core.training, timed, for the block."""
+    accuracy, batches = training.accuracy, training.iterate_minibatches
+
+    def clocked_accuracy(*args):
+        start = time.perf_counter()
+        result = accuracy(*args)
+        seconds["loss + accuracy"] += time.perf_counter() - start
+        return result
+
+    def clocked_batches(*args, **kwargs):
+        iterator = batches(*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            batch = next(iterator, None)
+            seconds["batch gathering"] += time.perf_counter() - start
+            if batch is None:
+                return
+            yield batch
+
+    training.accuracy, training.iterate_minibatches = clocked_accuracy, clocked_batches
+    try:
+        yield
+    finally:
+        training.accuracy, training.iterate_minibatches = accuracy, batches
+
+
 def profiled_epoch(model, loss_fn, optimizer, images, labels, rng) -> dict[str, float]:
-    """One epoch as ``train_epoch`` runs it, with the seconds of each part (and ``"epoch"``, the whole)."""
-    clock = time.perf_counter
+    """One ``train_epoch``, with the seconds of each part (and ``"epoch"``, the whole)."""
     seconds: dict[str, float] = defaultdict(float)
-    kind = ["Linear forward + backward" if isinstance(layer, Linear) else "activations" for layer in model.layers]
-    start = clock()
-    batches = iterate_minibatches(images, labels, 100, rng)
-    while True:
-        t = clock()
-        batch = next(batches, None)
-        seconds["batch gathering"] += clock() - t
-        if batch is None:
-            break
-        x, y = batch
-        for layer, part in zip(model.layers, kind):
-            t = clock()
-            x = layer.forward(x)
-            seconds[part] += clock() - t
-        t = clock()
-        loss_fn(x, y)
-        accuracy(x, y)
-        grad = loss_fn.backward()
-        seconds["loss + accuracy"] += clock() - t
-        for layer, part in zip(reversed(model.layers), reversed(kind)):
-            t = clock()
-            grad = layer.backward(grad)
-            seconds[part] += clock() - t
-        t = clock()
-        optimizer.step()
-        seconds["SGD step"] += clock() - t
-    seconds["epoch"] = clock() - start
+    layers = model.layers
+    model.layers = [
+        Clocked(layer, "Linear forward + backward" if isinstance(layer, Linear) else "activations", seconds)
+        for layer in layers
+    ]
+    try:
+        with clocked_training_helpers(seconds):
+            start = time.perf_counter()
+            training.train_epoch(model, Clocked(loss_fn, "loss + accuracy", seconds),
+                                 Clocked(optimizer, "SGD step", seconds), images, labels, 100, rng)
+            seconds["epoch"] = time.perf_counter() - start
+    finally:
+        model.layers = layers
     seconds["the rest"] = seconds["epoch"] - sum(seconds[p] for p in PARTS if p != "the rest")
     return seconds
 

@@ -29,9 +29,10 @@ release copies a whitelist of the kit (:data:`RELEASED`) to OUT_DIR and
   grid, their tables and figures, which notebook 06 reads) and the reference
   report's files (``mlp_lab/reference/``, part of ``mlp_lab``) as they are;
 * leaves out the instructor's tools (``mlp_instructor/``: this module, the
-  grader, the hidden tests and the rubric), instructor-only tests (a test
-  file with a line ``# instructor-only``), caches, data files and the
-  instructor part of the README (between ``<!-- BEGIN INSTRUCTOR -->`` and
+  grader, the hidden tests and the rubric), instructor-only tests and
+  benchmarks (a ``.py`` file of :data:`INSTRUCTOR_ONLY_FOLDERS` with a line
+  ``# instructor-only``), caches, data files and the instructor parts of
+  every README (between ``<!-- BEGIN INSTRUCTOR -->`` and
   ``<!-- END INSTRUCTOR -->``).
 
 It then checks its own output before moving it into place: every ``.py``
@@ -69,6 +70,9 @@ SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 ANSWER_TEXT = "YOUR ANSWER HERE"
 INSTRUCTOR_ONLY = "# instructor-only"
+#: Where a ``.py`` file with an :data:`INSTRUCTOR_ONLY` line stays out of the release: tests that
+#: need the instructor's tools or results, and benchmarks that repeat the solution's arithmetic.
+INSTRUCTOR_ONLY_FOLDERS: tuple[str, ...] = ("tests", "benchmarks")
 README_INSTRUCTOR = ("<!-- BEGIN INSTRUCTOR -->", "<!-- END INSTRUCTOR -->")
 #: The address of the published kit, as the instructor's copy spells it: each
 #: notebook's first code cell (tagged ``colab``) clones it in Google Colab, and
@@ -494,7 +498,7 @@ def _released_files(source_dir: Path) -> tuple[list[Path], list[str]]:
                     files.append(full.relative_to(source_dir))
     kept = []
     for rel in files:
-        if rel.parts[0] == "tests" and rel.suffix == ".py" and _instructor_only(source_dir / rel):
+        if rel.parts[0] in INSTRUCTOR_ONLY_FOLDERS and rel.suffix == ".py" and _instructor_only(source_dir / rel):
             left_out.append(f"{rel.as_posix()} (instructor-only)")
         else:
             kept.append(rel)
@@ -569,7 +573,7 @@ def build_release(source_dir: Path, staging: Path, kit_url: str | None = None
                     cell["source"] = with_kit_url(cell["source"], kit_url)
             report.answer_cells[key] = sum(ANSWER_TAG in cell_tags(c) for c in nb["cells"])
             write_notebook(nb, dst)
-        elif key == "README.md":
+        elif rel.name == "README.md":  # the top-level one, benchmarks/README.md, ...
             dst.write_text(with_kit_url(_strip_readme(src.read_text(encoding="utf-8")), kit_url), encoding="utf-8")
         else:
             shutil.copy2(src, dst)

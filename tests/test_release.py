@@ -208,6 +208,12 @@ def make_kit(root: Path, planted: str = "") -> Path:
     (root / "tests").mkdir()
     (root / "tests" / "test_public.py").write_text("def test_public():\n    assert True\n")
     (root / "tests" / "test_secret.py").write_text("# instructor-only\ndef test_secret():\n    assert True\n")
+    (root / "benchmarks").mkdir()
+    (root / "benchmarks" / "timing.py").write_text("print('time your own code')\n")
+    (root / "benchmarks" / "rewrite.py").write_text("# it repeats the solution\n# instructor-only\nprint('x')\n")
+    (root / "benchmarks" / "README.md").write_text(
+        "timing.py: for all.\n<!-- BEGIN INSTRUCTOR -->\nrewrite.py: the instructor's.\n<!-- END INSTRUCTOR -->\n"
+    )
     (root / "mlp_instructor").mkdir()
     (root / "mlp_instructor" / "secret.txt").write_text("answers")
     (root / "results" / "report" / "runs").mkdir(parents=True)
@@ -242,7 +248,9 @@ def test_release_copies_the_whitelist_only(tmp_path):
     assert (out / "results" / "report" / "summary.md").read_text() == "The report's conclusions, checked.\n"
     assert (out / "results" / "report" / "runs" / "mlp1-l2-relu-seed0.json").exists()
     assert (out / "tests" / "test_public.py").exists() and not (out / "tests" / "test_secret.py").exists()
-    assert report.left_out == ["tests/test_secret.py (instructor-only)"]
+    assert (out / "benchmarks" / "timing.py").exists() and not (out / "benchmarks" / "rewrite.py").exists()
+    assert report.left_out == ["tests/test_secret.py (instructor-only)", "benchmarks/rewrite.py (instructor-only)"]
+    assert (out / "benchmarks" / "README.md").read_text() == "timing.py: for all.\n"
     readme = (out / "README.md").read_text()
     assert "For students." in readme and "End." in readme and "secret" not in readme and "instructors" not in readme
     assert sum(len(r) for r in report.regions.values()) == sum(len(find_regions(p.read_text())) for p in MODULES)
