@@ -59,52 +59,42 @@ CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
 PARTS = ("Linear forward + backward", "activations", "loss + accuracy", "SGD step", "batch gathering", "the rest")
 
 
+def clocked(function, part: str, seconds: dict[str, float]):
+    """``function``, with the seconds of every call added to ``seconds[part]``."""
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[part] += time.perf_counter() - start
+    return timed
+
+
 class Clocked:
-    """Stands in for a layer, the loss or the optimizer: the same calls, their seconds added to ``parts``."""
+    """Stands in for a layer, the loss or the optimizer: the same calls, clocked into ``seconds[part]``."""
 
     def __init__(self, wrapped, part: str, seconds: dict[str, float]):
-        self.wrapped, self.part, self.seconds = wrapped, part, seconds
+        for name in ("forward", "backward", "step"):
+            if hasattr(wrapped, name):
+                setattr(self, name, clocked(getattr(wrapped, name), part, seconds))
 
-    def timed(self, method, *args):
-        start = time.perf_counter()
-        result = method(*args)
-        self.seconds[self.part] += time.perf_counter() - start
-        return result
-
-    def forward(self, *args):
-        return self.timed(self.wrapped.forward, *args)
-
-    __call__ = forward
-
-    def backward(self, *args):
-        return self.timed(self.wrapped.backward, *args)
-
-    def step(self):
-        return self.timed(self.wrapped.step)
+    def __call__(self, *args):  # the loss is called, not sent .forward
+        return self.forward(*args)
 
 
 @contextlib.contextmanager
 def clocked_training_helpers(seconds: dict[str, float]) -> Iterator[None]:
-    """``accuracy`` and ``iterate_minibatches`` of mlp_core.training, timed, for the block."""
+    """``accuracy`` and ``iterate_minibatches`` of mlp_core.training, clocked, for the block."""
     accuracy, batches = training.accuracy, training.iterate_minibatches
-
-    def clocked_accuracy(*args):
-        start = time.perf_counter()
-        result = accuracy(*args)
-        seconds["loss + accuracy"] += time.perf_counter() - start
-        return result
+    next_batch = clocked(next, "batch gathering", seconds)
 
     def clocked_batches(*args, **kwargs):
         iterator = batches(*args, **kwargs)
-        while True:
-            start = time.perf_counter()
-            batch = next(iterator, None)
-            seconds["batch gathering"] += time.perf_counter() - start
-            if batch is None:
-                return
+        while (batch := next_batch(iterator, None)) is not None:
             yield batch
 
-    training.accuracy, training.iterate_minibatches = clocked_accuracy, clocked_batches
+    training.accuracy = clocked(accuracy, "loss + accuracy", seconds)
+    training.iterate_minibatches = clocked_batches
     try:
         yield
     finally:

@@ -66,9 +66,8 @@ class SpeedOnlyMLP:
         self.b = [layer.b.data.copy() for layer in linears]
         self.dW = [np.empty_like(w) for w in self.W]
         self.db = [np.empty_like(b) for b in self.b]
-        self.vW = [np.zeros_like(w) for w in self.W]
-        self.vb = [np.zeros_like(b) for b in self.b]
-        self.step_tmp = [np.empty_like(w) for w in self.W]
+        self.velocities = [np.zeros_like(p) for p in [*self.W, *self.b]]
+        self.step_tmp = [np.empty_like(p) for p in [*self.W, *self.b]]
         sizes = [w.shape[0] for w in self.W] + [self.W[-1].shape[1]]
         self.x = np.empty((BATCH, sizes[0]), np.float32)
 
@@ -163,18 +162,13 @@ class SpeedOnlyMLP:
                 g = self.activation_backward(i - 1, np.matmul(g, self.W[i].T, out=self.g[i - 1]))
 
     def sgd_step(self):
-        for p, grad, v, tmp in [*zip(self.W, self.dW, self.vW, self.step_tmp), *zip(self.b, self.db, self.vb, self.b)]:
+        for p, grad, v, tmp in zip([*self.W, *self.b], [*self.dW, *self.db], self.velocities, self.step_tmp):
             v *= MOMENTUM
             v += grad
-            if tmp is p:  # a bias: small, a temporary costs nothing
-                p -= LR * v
-            else:
-                np.multiply(v, LR, out=tmp)
-                p -= tmp
+            p -= np.multiply(v, LR, out=tmp)
         self.steps += 1
         if self.steps % SGD.FLUSH_EVERY == 0:
-            for v in [*self.vW, *self.vb]:
-                v[np.abs(v) < np.finfo(v.dtype).tiny] = 0
+            SGD.flush_subnormal_velocities(self)  # the engine's own flush, over self.velocities
 
 
 def compare(config: str, n_samples: int, epochs: int) -> dict:
