@@ -12,7 +12,7 @@ Modules, one concept each: ``layers`` (Parameter, Module, Linear),
 
 from .activations import ACTIVATIONS, GELU, Identity, ReLU, Sigmoid, Tanh, get_activation
 from .layers import Linear, Module, Parameter
-from .losses import LOSSES, HingeLoss, L2Loss, Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot
+from .losses import LOSSES, HingeLoss, L2Loss, Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot, softmax
 from .network import ARCHITECTURES, Sequential, build_mlp
 from .optim import SGD
 from .training import EarlyStopping, History, TrainingDiverged, evaluate, train, train_epoch
@@ -24,5 +24,5 @@ __all__ = [
     "History", "Identity", "L2Loss", "Linear", "Loss", "Module", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "SoftmaxCrossEntropyLoss", "Tanh",
     "TrainingDiverged", "build_mlp", "evaluate", "get_activation", "get_loss", "one_hot",
-    "train", "train_epoch",
+    "softmax", "train", "train_epoch",
 ]

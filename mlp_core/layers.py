@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import is_whole_number
+from .arguments import is_whole_number
 
 DEFAULT_DTYPE = np.float32
 

@@ -34,7 +34,7 @@ EXERCISES: dict[str, tuple[str, ...]] = {
         "activations.GELU.forward", "activations.GELU.backward",
     ),
     "notebooks/03_losses.ipynb": (
-        "losses.L2Loss.forward", "losses.L2Loss.backward",
+        "losses.L2Loss.forward", "losses.L2Loss.backward", "losses.softmax",
         "losses.SoftmaxCrossEntropyLoss.forward", "losses.SoftmaxCrossEntropyLoss.backward",
         "losses.HingeLoss.forward", "losses.HingeLoss.backward",
     ),

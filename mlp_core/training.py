@@ -27,8 +27,8 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._args import is_whole_number
-from ._io import atomic_write_text
+from .arguments import is_whole_number
+from .atomic import atomic_write_text
 from .losses import Loss
 from .network import Sequential
 from .optim import SGD

@@ -1,7 +1,9 @@
 """The instructor's commands of ``python -m mlp_core``: ``release`` and ``grade``.
 
-:mod:`mlp_lab.cli` loads this module when it is installed (the instructor's
-copy) and calls :func:`add_parsers`.
+The instructor's ``pyproject.toml`` registers :func:`add_parsers` in the
+``mlp.commands`` entry-point group, which :mod:`mlp_lab.cli` reads; a release's
+``pyproject.toml`` has no such entry, so a student's kit has neither the
+commands nor this package.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlp_core._io import atomic_write_text
+from mlp_core.atomic import atomic_write_text
 from mlp_core.data import DataError, load_dataset
 from mlp_lab.argtypes import positive_int
 

@@ -133,6 +133,15 @@ def loss_request(kind, batch, classes, *, backward, scale=1.0, margin=None):
     return build
 
 
+def softmax_request(batch, classes, *, scale):
+    def build(rng):
+        x = _normal(rng, batch, classes, scale=scale)
+        if scale >= 100:  # a check of numerical stability: make sure a naive exp overflows
+            _plant_beyond_exp_range(rng, x)
+        return {}, {"x": x}
+    return build
+
+
 def sgd_request(steps, **options):
     def build(rng):
         arrays = {"p0": _normal(rng, 3, 4), "p1": _normal(rng, 4), "g0": _normal(rng, 3, 4), "g1": _normal(rng, 4)}
@@ -353,6 +362,10 @@ def build_checks(mnist_subset: dict | None) -> list[Check]:
               loss_request("L2Loss", 5, 4, backward=False), _VALUE),
         Check("l2.backward", "L2Loss.backward ((x - t) / N)", "loss", loss_request("L2Loss", 6, 3, backward=True),
               _VALUE + _DX),
+        Check("softmax.values", "softmax of a batch of scores (rows of probabilities)", "softmax",
+              softmax_request(5, 4, scale=3.0), _Y),
+        Check("softmax.large_scores", "softmax of scores of size up to ~1000 (no overflow warning, no NaN)",
+              "softmax", softmax_request(4, 6, scale=600.0), _Y, no_warnings=True),
         Check("cross_entropy.forward", "SoftmaxCrossEntropyLoss.forward (mean over the batch)", "loss",
               loss_request("SoftmaxCrossEntropyLoss", 5, 4, backward=False, scale=2.0), _VALUE),
         Check("cross_entropy.backward", "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N)", "loss",

@@ -74,6 +74,8 @@ INSTRUCTOR_ONLY = "# instructor-only"
 #: need the instructor's tools or results, and benchmarks that repeat the solution's arithmetic.
 INSTRUCTOR_ONLY_FOLDERS: tuple[str, ...] = ("tests", "benchmarks")
 README_INSTRUCTOR = ("<!-- BEGIN INSTRUCTOR -->", "<!-- END INSTRUCTOR -->")
+#: The instructor's part of pyproject.toml (the ``mlp.commands`` entry points of ``release`` and ``grade``).
+PYPROJECT_INSTRUCTOR = ("# BEGIN INSTRUCTOR", "# END INSTRUCTOR")
 #: The address of the published kit, as the instructor's copy spells it: each
 #: notebook's first code cell (tagged ``colab``) clones it in Google Colab, and
 #: the README's Binder link names it. ``release --kit-url URL`` puts the real
@@ -510,8 +512,9 @@ def _instructor_only(path: Path) -> bool:
         return any(line.strip() == INSTRUCTOR_ONLY for line in f)
 
 
-def _strip_readme(text: str) -> str:
-    begin, end = README_INSTRUCTOR
+def _strip_instructor_parts(text: str, markers: tuple[str, str] = README_INSTRUCTOR) -> str:
+    """``text`` without every part between the two ``markers`` (both included)."""
+    begin, end = markers
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     return pattern.sub("", text)
 
@@ -574,7 +577,11 @@ def build_release(source_dir: Path, staging: Path, kit_url: str | None = None
             report.answer_cells[key] = sum(ANSWER_TAG in cell_tags(c) for c in nb["cells"])
             write_notebook(nb, dst)
         elif rel.name == "README.md":  # the top-level one, benchmarks/README.md, ...
-            dst.write_text(with_kit_url(_strip_readme(src.read_text(encoding="utf-8")), kit_url), encoding="utf-8")
+            text = _strip_instructor_parts(src.read_text(encoding="utf-8"))
+            dst.write_text(with_kit_url(text, kit_url), encoding="utf-8")
+        elif key == "pyproject.toml":  # no entry points of the instructor's commands
+            text = _strip_instructor_parts(src.read_text(encoding="utf-8"), PYPROJECT_INSTRUCTOR)
+            dst.write_text(text, encoding="utf-8")
         else:
             shutil.copy2(src, dst)
         report.files.append(key)
@@ -671,6 +678,9 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
     for name in WITHHELD:
         if (out_dir / name).exists():
             raise ReleaseError(f"the release contains {name}/, which must never be released")
+    pyproject = out_dir / "pyproject.toml"
+    if pyproject.exists() and "mlp.commands" in pyproject.read_text(encoding="utf-8"):
+        raise ReleaseError("the released pyproject.toml still registers the instructor's commands (mlp.commands)")
     leaks = solution_lines(source_dir)
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(out_dir).as_posix()

@@ -165,6 +165,11 @@ def op_loss(mlp, params: dict, arrays: dict) -> dict:
     return out
 
 
+def op_softmax(mlp, params: dict, arrays: dict) -> dict:
+    """softmax(x) -> y."""
+    return {"y": _as_array(mlp.softmax(arrays["x"].copy()), "softmax")}
+
+
 def op_sgd(mlp, params: dict, arrays: dict) -> dict:
     """``steps`` SGD steps on parameters ``p<i>`` with fixed gradients ``g<i>`` -> final ``p<i>``."""
     count = params["count"]
@@ -279,6 +284,7 @@ def op_train_mlp1(mlp, params: dict, arrays: dict) -> dict:
 OPERATIONS = {
     "layer": op_layer,
     "loss": op_loss,
+    "softmax": op_softmax,
     "sgd": op_sgd,
     "early_stopping": op_early_stopping,
     "network": op_network,

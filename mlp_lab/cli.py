@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlp_core COMMAND ...``.
+"""Command line: ``mlp COMMAND ...``, also run as ``python -m mlp_core COMMAND ...``.
 
     python -m mlp_core data       [--dataset mnist] [--data-dir DIR]
     python -m mlp_core train      [--arch mlp1] [--activation relu] [--loss cross_entropy] ...
@@ -7,7 +7,7 @@
 
 ``--grid report`` is the reference's grid (the report this kit reproduces);
 the ``report`` command writes the report step's tables and figures.
-    python -m mlp_core release|grade ...      (the instructor's copy only: mlp_instructor)
+    python -m mlp_core release|grade ...      (the instructor's copy only: the mlp.commands plugins)
 
 Every mistake in the arguments ends with one line on stderr that says what
 was wrong and lists the valid choices, and exit status 2; never a traceback.
@@ -15,8 +15,8 @@ was wrong and lists the valid choices, and exit status 2; never a traceback.
 
 from __future__ import annotations
 
-import importlib
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from mlp_core.activations import ACTIVATIONS
@@ -35,9 +35,9 @@ from .argtypes import (
 from .config import TrainConfig, run
 from .records import compare_results
 
-#: The instructor's tools add ``release`` and ``grade`` when they are installed
-#: (the instructor's copy); the student release does not have them.
-INSTRUCTOR_COMMANDS = "mlp_instructor.commands"
+#: The entry-point group through which other wings add commands: the instructor's tools add
+#: ``release`` and ``grade`` (pyproject.toml of the instructor's copy); a release declares none.
+COMMAND_PLUGINS = "mlp.commands"
 
 
 def build_parser() -> OneLineParser:
@@ -91,14 +91,23 @@ def build_parser() -> OneLineParser:
     p.add_argument("first", type=Path, help="a results folder, e.g. results/report")
     p.add_argument("second", type=Path, help="another, e.g. a grid retrained with reproduce --out")
     p.set_defaults(func=cmd_compare)
-    try:  # optional plugin: the lab never depends on the instructor's tools
-        instructor = importlib.import_module(INSTRUCTOR_COMMANDS)
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("mlp_instructor", INSTRUCTOR_COMMANDS):
-            raise
-    else:
-        instructor.add_parsers(sub)
+    add_plugin_commands(sub)
     return parser
+
+
+def add_plugin_commands(sub) -> None:
+    """Commands registered in the :data:`COMMAND_PLUGINS` entry-point group (the lab imports none of them).
+
+    A plugin whose package is not there (a kit installed over an instructor's copy, say) is left out.
+    """
+    for plugin in entry_points(group=COMMAND_PLUGINS):
+        try:
+            add_parsers = plugin.load()
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not plugin.value.startswith(exc.name):
+                raise
+            continue
+        add_parsers(sub)
 
 
 def cmd_data(args) -> int:

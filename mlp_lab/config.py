@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlp_core._args import is_whole_number
+from mlp_core.arguments import is_whole_number
 from mlp_core.data import load_dataset, subset, train_validation_split
 from mlp_core.losses import Loss, get_loss
 from mlp_core.network import Sequential, build_mlp, check_mlp_arguments

@@ -53,7 +53,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlp_core._io import atomic_write_text
+from mlp_core.atomic import atomic_write_text
 from mlp_core.activations import get_activation
 from mlp_core.losses import L2Loss, Loss, one_hot
 from mlp_core.network import Sequential

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from mlp_core._io import atomic_write_text
+from mlp_core.atomic import atomic_write_text
 from mlp_core.training import History
 
 from .config import TrainConfig

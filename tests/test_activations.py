@@ -79,11 +79,14 @@ def test_gelu_forward_does_not_modify_its_input():
     np.testing.assert_array_equal(x, copy)
 
 
-def test_tanh_and_identity():
-    x = np.array([-1.0, 0.0, 2.0])
+def test_tanh_and_identity_known_values():
+    # tanh(ln 2) = (4 - 1) / (4 + 1) = 0.6, so tanh'(ln 2) = 1 - 0.36 = 0.64; tanh is odd
+    x = np.array([[-math.log(2), 0.0, math.log(2)]])
     t = Tanh()
-    np.testing.assert_allclose(t.forward(x), np.tanh(x))
-    np.testing.assert_allclose(t.backward(np.ones(3)), 1 - np.tanh(x) ** 2)
+    np.testing.assert_allclose(t.forward(x), [[-0.6, 0.0, 0.6]], rtol=1e-12)
+    np.testing.assert_allclose(t.backward(np.full_like(x, 2.0)), [[1.28, 2.0, 1.28]], rtol=1e-12)
+    errors = check_module(Tanh(), np.random.default_rng(3).standard_normal((3, 4)))
+    assert errors["input"] < 1e-7
     i = Identity()
     assert i.forward(x) is x and i.backward(x) is x
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,29 @@ def test_train_command_prints_epochs_and_saves_history(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["config"]["activation"] == "gelu" and saved["config"]["loss"] == "hinge"
     assert len(saved["metrics"]["test_acc"]) == 2
+
+
+def test_the_mlp_script_and_python_m_mlp_core_are_the_same_command_line():
+    """`mlp` (the console script) and `python -m mlp_core` (which runs it) list the same commands,
+    the instructor's `release` and `grade` among them in this copy (the mlp.commands entry points)."""
+    script = Path(sys.executable).with_name("mlp")
+    assert script.exists(), f"no `mlp` script beside {sys.executable}: install the kit with pip install -e ."
+    outputs = [subprocess.run(command + ["--help"], capture_output=True, text=True, cwd=REPO, timeout=120)
+               for command in ([str(script)], [sys.executable, "-m", "mlp_core"])]
+    for proc in outputs:
+        assert proc.returncode == 0, proc.stderr
+        for command in ("data", "train", "reproduce", "report", "compare", "release", "grade"):
+            assert command in proc.stdout
+    assert outputs[0].stdout == outputs[1].stdout
+
+
+def test_a_command_plugin_whose_package_is_gone_is_left_out(monkeypatch):
+    """An mlp.commands entry point left behind by an old install, its package removed, costs nothing."""
+    from importlib.metadata import EntryPoint
+
+    import mlp_lab.cli as cli
+
+    stale = EntryPoint(name="old", value="no_such_package_xyz.commands:add_parsers", group=cli.COMMAND_PLUGINS)
+    monkeypatch.setattr(cli, "entry_points", lambda group: [stale] if group == cli.COMMAND_PLUGINS else [])
+    parser = cli.build_parser()
+    assert parser.parse_args(["data"]).command == "data"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlp_core.gradcheck import check_loss
-from mlp_core.losses import HingeLoss, L2Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot
+from mlp_core.losses import HingeLoss, L2Loss, SoftmaxCrossEntropyLoss, get_loss, one_hot, softmax
 
 TOL = 1e-6
 RNG = np.random.default_rng(7)
@@ -129,3 +129,21 @@ def test_get_loss():
         get_loss("mse")
     with pytest.raises(ValueError, match="margin must be positive"):
         HingeLoss(0)
+
+
+def test_softmax_known_values_and_rows_that_sum_to_one():
+    # scores (0, ln 2, ln 3 - ...): exp gives 1, 2, 1 -> 1/4, 1/2, 1/4; a shift of every score changes nothing
+    x = np.array([[0.0, math.log(2), 0.0], [5.0, 5.0 + math.log(2), 5.0]])
+    np.testing.assert_allclose(softmax(x), [[0.25, 0.5, 0.25]] * 2, rtol=1e-12)
+    p = softmax(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(p, np.exp(X) / np.exp(X).sum(axis=1, keepdims=True), rtol=1e-12)
+
+
+def test_softmax_of_huge_scores_is_finite_without_warnings():
+    x = np.array([[1000.0, 0.0, -1000.0], [-800.0, -800.0, -801.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = softmax(x)
+    np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0], atol=1e-300)
+    np.testing.assert_allclose(p[1], np.array([1, 1, math.exp(-1)]) / (2 + math.exp(-1)), rtol=1e-12)

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from mlp_core._io import atomic_write_text
+from mlp_core.atomic import atomic_write_text
 from mlp_core.data import load_dataset
 from mlp_core.network import hidden_sizes_for
 from mlp_core.training import History, Split, TrainingDiverged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlp_core._io import atomic_write_text
+from mlp_core.atomic import atomic_write_text
 
 from ..records import load_results
 from ..reference import load_reference

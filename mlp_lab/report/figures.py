@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from mlp_core._io import atomic_write_bytes
+from mlp_core.atomic import atomic_write_bytes
 
 from ..records import RunRecord
 from ..reference import ACTIVATION_ORDER, LOSS_ORDER, METRICS
