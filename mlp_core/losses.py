@@ -132,7 +132,7 @@ class HingeLoss(Loss):
         dE/dx_{n,t_n} = -(sum_{k != t_n} m_{n,k}) / N.
 
     The reference used delta = 5. The margin is measured in the units of x, so
-    it only makes sense relative to the scale of the outputs (see notebook 09).
+    it only makes sense relative to the scale of the outputs (see notebook 11).
     """
 
     def __init__(self, margin: float = 5.0):

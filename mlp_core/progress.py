@@ -9,7 +9,7 @@ reads the file on disk (``mlp_core/<module>.py``, parsed with ``ast``), not the
 function object in memory, so it sees an edit the moment it is saved, in a
 notebook or in pytest.
 
-Used by notebook 06 (retraining needs the code of notebooks 01-05), by the
+Used by notebook 08 (retraining needs the code of notebooks 01-05), by the
 student's ``pytest`` (``tests/test_progress.py`` and the summary at the end of
 the run) and by the release, which checks that this table names exactly the
 functions it strips.

@@ -26,7 +26,7 @@ release copies a whitelist of the kit (:data:`RELEASED`) to OUT_DIR and
   ``answer`` (with ``metadata.mlp_course.question = "<notebook>/Q<k>"``, which
   the autograder uses to collect the written answers);
 * copies the committed results (``results/``: the 54 runs of the report's
-  grid, their tables and figures, which notebook 06 reads) and the reference
+  grid, their tables and figures, which notebook 08 reads) and the reference
   report's files (``mlp_lab/reference/``, part of ``mlp_lab``) as they are;
 * leaves out the instructor's tools (``mlp_instructor/``: this module, the
   grader, the hidden tests and the rubric), instructor-only tests and
@@ -101,7 +101,7 @@ RELEASED: tuple[str, ...] = (
     "notebooks",
     "tests",
     "benchmarks",  # epoch timing against PyTorch: students can time their own code
-    "results",  # the committed runs, tables and figures: notebook 06 shows them
+    "results",  # the committed runs, tables and figures: notebook 08 shows them
     "conftest.py",  # runs notebooks in quick mode under nbval
     "data/README.md",
     "README.md",
@@ -593,7 +593,7 @@ def _check_exercises(regions: dict[str, list[Region]]) -> None:
     """The stripped functions must be exactly those ``mlp_core.progress.EXERCISES`` lists.
 
     That list is what the student's kit uses to say what is written and what is
-    not (tests/test_progress.py, notebook 06); a function missing from it would
+    not (tests/test_progress.py, notebook 08); a function missing from it would
     never be reported, a stale entry would always be.
     """
     stripped = {f"{Path(rel).stem}.{r.function}" for rel, rs in regions.items() for r in rs}

@@ -1,24 +1,24 @@
-"""Measurements behind the analyses of notebooks 05, 07, 08 and 09.
+"""Measurements behind the analyses of notebooks 05, 09, 10 and 11.
 
 The reference (the report this kit reproduces) explained its results with
 three arguments; this module measures each of them instead of asserting it:
 
-* vanishing gradients (notebook 07): :func:`layer_gradient_norms` gives, for
+* vanishing gradients (notebook 09): :func:`layer_gradient_norms` gives, for
   every Linear layer, the norm of dE/dW or of the gradient dE/dz arriving at
   its output, so the shrinkage through n sigmoid layers can be set beside the
   bound 4^-n that follows from sigma' <= 1/4;
-* Sigmoid with L2 (notebook 08): :func:`sigmoid_l2_output_gradient` and
+* Sigmoid with L2 (notebook 10): :func:`sigmoid_l2_output_gradient` and
   :func:`softmax_ce_output_gradient` are the two output gradients written out
   analytically, :func:`output_logits` gives the z they are evaluated at on a
   trained net, :func:`squared_norm_share` and :func:`empirical_cdf` describe
   where the gradient goes, and :func:`reference_printed_l2` converts
   the kit's L2 loss to the scale the reference printed;
-* the hinge margin (notebook 09): :func:`score_gaps` and
+* the hinge margin (notebook 11): :func:`score_gaps` and
   :func:`hinge_active_fraction` show whether the outputs can reach the margin
   at all.
 
 :func:`glorot_reinitialise` redraws a network's weights at Glorot's
-variance-preserving scale, the fix notebook 07 tests on MLP2 with Sigmoid.
+variance-preserving scale, the fix notebook 09 tests on MLP2 with Sigmoid.
 
 :func:`recorded_run` trains one :class:`~mlp_lab.config.TrainConfig` while
 measuring the model at initialisation and after every epoch, and
@@ -50,7 +50,7 @@ from .config import TrainConfig, build_run, train_with_config
 Measure = Callable[[Sequential, Loss], Any]
 
 # --------------------------------------------------------------------------- #
-# Gradient norms per layer (notebook 07)
+# Gradient norms per layer (notebook 09)
 # --------------------------------------------------------------------------- #
 
 
@@ -131,7 +131,7 @@ def glorot_reinitialise(model: Sequential, seed: int | None = 0) -> list[float]:
 
 
 # --------------------------------------------------------------------------- #
-# Training while measuring (notebooks 07, 08, 09)
+# Training while measuring (notebooks 09, 10, 11)
 # --------------------------------------------------------------------------- #
 
 
@@ -258,7 +258,7 @@ def early_stopping_epoch(values: Sequence[float], patience: int, mode: str = "ma
 
 
 # --------------------------------------------------------------------------- #
-# Output gradients: L2 through a sigmoid vs softmax cross-entropy (notebook 08)
+# Output gradients: L2 through a sigmoid vs softmax cross-entropy (notebook 10)
 # --------------------------------------------------------------------------- #
 
 
@@ -355,7 +355,7 @@ def reference_printed_l2(loss: float, batch_size: int = 100) -> float:
 
 
 # --------------------------------------------------------------------------- #
-# The hinge margin and the scale of the outputs (notebook 09)
+# The hinge margin and the scale of the outputs (notebook 11)
 # --------------------------------------------------------------------------- #
 
 

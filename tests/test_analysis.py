@@ -114,7 +114,7 @@ def test_sigmoid_gradients_vanish_with_depth_and_relu_gradients_do_not():
 
 
 # --------------------------------------------------------------------------- #
-# glorot_reinitialise (notebook 07)
+# glorot_reinitialise (notebook 09)
 # --------------------------------------------------------------------------- #
 
 
@@ -148,7 +148,7 @@ def test_glorot_reinitialise_redraws_each_layer_at_its_own_scale_in_place():
 
 def test_glorot_weights_give_the_first_sigmoid_layer_a_larger_share_of_the_gradient():
     """MLP2 with Sigmoid: at N(0, 0.01^2) the first layer's gradient is a tiny share of the
-    output layer's; at Glorot's scale it is several times larger (the fix notebook 07 runs)."""
+    output layer's; at Glorot's scale it is several times larger (the fix notebook 09 runs)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((100, 784)).astype(np.float32)
     labels = rng.integers(0, 10, 100)
@@ -258,7 +258,7 @@ def test_sweep_runs_the_grid_and_records_divergence():
 
 
 # --------------------------------------------------------------------------- #
-# Notebook 08's measurements on trained nets
+# Notebook 10's measurements on trained nets
 # --------------------------------------------------------------------------- #
 
 

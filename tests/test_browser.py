@@ -7,12 +7,12 @@ On a fresh release of this repository, as a student would:
 2. write ``Linear.forward`` and ``Linear.backward`` into ``mlp_core/layers.py`` *without restarting the
    kernel*, run all again: every check passes;
 3. in notebook 00, drag the digit browser's page slider: the figure changes;
-4. with every function written, run each of the ten notebooks: no error output, no broken image.
+4. with every function written, run each notebook: no error output, no broken image.
 
 The server and the browser are stopped at the end, and the test checks that no kernel is left running.
 Screenshots of the student's view go to ``$MLP_SCREENSHOTS_DIR`` if set, else to a ``screenshots``
 folder in pytest's temporary directory; the test prints the folder and the file names
-(``01_before.png``, ``01_after.png``, ``00_slider_before.png``, ``00_slider_after.png``, ``06.png``).
+(``01_before.png``, ``01_after.png``, ``00_slider_before.png``, ``00_slider_after.png``, ``08.png``).
 
 Needs Chromium at /usr/bin/chromium (``apt-get install chromium``) and the Python package
 ``playwright`` (the ``browser`` extra); CI installs both. Skipped, saying why, where either is
@@ -75,7 +75,7 @@ def free_port() -> int:
 
 def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
     """Write the instructor's answers into the kit, once, in place: the mlp_core modules named
-    (default all) and, with every module, the exercises inside notebooks (06-09 have their own)."""
+    (default all) and, with every module, the exercises inside notebooks (08-11 have their own)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
         if release.find_regions(original) and (modules is None or path.stem in modules):
@@ -349,7 +349,7 @@ def test_every_notebook_of_a_completed_kit_runs_without_errors(lab, kit, name):
     images, broken = lab.broken_images()
     assert broken == 0, f"{broken} of {images} images did not load"
     assert images > 0, "no figure was drawn"
-    if name.startswith("06"):
+    if name.startswith("08"):
         assert "54 runs of 18 configurations; grid report" in lab.outputs_text()
-        lab.screenshot("06.png", scroll_to=lab.page.locator(
+        lab.screenshot("08.png", scroll_to=lab.page.locator(
             ".jp-OutputArea-output", has_text="18 of 18 configurations with results are within 0.5").first)

@@ -27,11 +27,11 @@ class Cube(Module):
         self.sign = sign
 
     def forward(self, x):
-        self.cache = x
+        self.inputs = x
         return x**3
 
     def backward(self, grad_output):
-        return self.sign * 3 * self.cache**2 * grad_output
+        return self.sign * 3 * self.inputs**2 * grad_output
 
 
 class MeanSquares(Loss):
@@ -42,12 +42,11 @@ class MeanSquares(Loss):
         self.scale = scale
 
     def forward(self, x, labels):
-        diff = x - one_hot(labels, x.shape[1], x.dtype)
-        self.cache = diff
-        return float(0.5 * np.sum(diff**2) / x.shape[0])
+        self.residual = x - one_hot(labels, x.shape[1], x.dtype)
+        return float(0.5 * np.sum(self.residual**2) / x.shape[0])
 
     def backward(self):
-        return self.scale * self.cache / self.cache.shape[0]
+        return self.scale * self.residual / self.residual.shape[0]
 
 
 def test_checker_catches_a_sign_error():

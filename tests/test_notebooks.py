@@ -26,10 +26,10 @@ EXPECTED_NOTEBOOKS = (
     "03_losses.ipynb",
     "04_network_and_optimizer.ipynb",
     "05_training_and_early_stopping.ipynb",
-    "06_full_comparison.ipynb",
-    "07_vanishing_gradients.ipynb",
-    "08_sigmoid_with_l2.ipynb",
-    "09_output_activation_and_margin.ipynb",
+    "08_full_comparison.ipynb",
+    "09_vanishing_gradients.ipynb",
+    "10_sigmoid_with_l2.ipynb",
+    "11_output_activation_and_margin.ipynb",
 )
 
 MAX_BYTES = 2_000_000

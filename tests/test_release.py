@@ -116,7 +116,7 @@ def test_every_solution_module_names_a_notebook():
 
 
 def test_the_students_list_of_exercises_is_exactly_the_solution_regions():
-    """mlp_core.progress.EXERCISES (what the student's pytest and notebook 06 report) names every region, in order."""
+    """mlp_core.progress.EXERCISES (what the student's pytest and notebook 08 report) names every region, in order."""
     from mlp_core.progress import EXERCISES
 
     regions = [f"{path.stem}.{r.function}" for path in MODULES for r in find_regions(path.read_text())]
@@ -360,7 +360,7 @@ def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
 
 
 def test_the_release_carries_the_committed_results_and_every_cited_file(kit):
-    """Notebook 06 shows the 54 committed runs; every results/ or reference file a notebook cites is there."""
+    """Notebook 08 shows the 54 committed runs; every results/ or reference file a notebook cites is there."""
     runs = sorted(p.name for p in (REPO / "results" / "report" / "runs").glob("*.json"))
     assert len(runs) == 54
     assert sorted(p.name for p in (kit / "results" / "report" / "runs").glob("*.json")) == runs
@@ -462,7 +462,7 @@ def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, mo
 
 
 # ----------------------------------------------------------------------------
-# Notebook 06 in the student's kit: the committed runs by default, retraining on request
+# Notebook 08 in the student's kit: the committed runs by default, retraining on request
 # ----------------------------------------------------------------------------
 
 
@@ -504,17 +504,17 @@ def mnist_env(monkeypatch):
         monkeypatch.setenv("MNIST_DIR", str(require_mnist()))
 
 
-#: Where a released notebook 06 stops: its own exercise (a solution region in a notebook cell), after the tables.
-NOTEBOOK_06_EXERCISE = "gap_below_next_worst: write this (see notebooks/06_full_comparison.ipynb)"
+#: Where a released notebook 08 stops: its own exercise (a solution region in a notebook cell), after the tables.
+NOTEBOOK_08_EXERCISE = "gap_below_next_worst: write this (see notebooks/08_full_comparison.ipynb)"
 
 
 def stopped_at_the_06_exercise(error) -> bool:
-    """True if the run ended at notebook 06's own exercise, the one thing a released 06 leaves to write."""
-    return error is not None and error.ename == "NotImplementedError" and error.evalue == NOTEBOOK_06_EXERCISE
+    """True if the run ended at notebook 08's own exercise, the one thing a released 08 leaves to write."""
+    return error is not None and error.ename == "NotImplementedError" and error.evalue == NOTEBOOK_08_EXERCISE
 
 
 def test_notebook_06_shows_the_committed_runs_before_any_code_is_written(kit, mnist_env, monkeypatch):
-    nb, error = execute_until_error(kit / "notebooks" / "06_full_comparison.ipynb", kit, monkeypatch)
+    nb, error = execute_until_error(kit / "notebooks" / "08_full_comparison.ipynb", kit, monkeypatch)
     assert stopped_at_the_06_exercise(error), f"{error.ename}: {error.evalue}" if error else "ran past the exercise"
     text = outputs_text(nb)
     assert f"your mlp_core: 0 of {len(progress.exercises())} functions of notebooks 01-05 written" in text
@@ -524,13 +524,13 @@ def test_notebook_06_shows_the_committed_runs_before_any_code_is_written(kit, mn
 
 def test_notebook_06_retrain_names_every_function_still_to_write(kit, mnist_env, monkeypatch, tmp_path):
     student = completed_copy(kit, tmp_path / "kit", only=("layers", "activations", "optim"))
-    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    notebook = student / "notebooks" / "08_full_comparison.ipynb"
     with_parameters(notebook, RETRAIN=True)
     _, error = execute_until_error(notebook, student, monkeypatch)
     assert error is not None and error.ename == "NotWrittenYet"
     assert error.evalue == (
-        "RETRAIN = True trains with your code, and needs 11 functions you have not written yet:\n"
-        "  notebooks/03_losses.ipynb: L2Loss.forward, L2Loss.backward, SoftmaxCrossEntropyLoss.forward, "
+        "RETRAIN = True trains with your code, and needs 12 functions you have not written yet:\n"
+        "  notebooks/03_losses.ipynb: L2Loss.forward, L2Loss.backward, softmax, SoftmaxCrossEntropyLoss.forward, "
         "SoftmaxCrossEntropyLoss.backward, HingeLoss.forward, HingeLoss.backward (mlp_core/losses.py)\n"
         "  notebooks/04_network_and_optimizer.ipynb: Sequential.forward, Sequential.backward (mlp_core/network.py)\n"
         "  notebooks/05_training_and_early_stopping.ipynb: evaluate, train_epoch, EarlyStopping.step "
@@ -541,14 +541,14 @@ def test_notebook_06_retrain_names_every_function_still_to_write(kit, mnist_env,
 
 def test_notebook_06_retrains_into_the_kit_and_leaves_nothing_in_tmp(kit, mnist_env, monkeypatch, tmp_path):
     student = completed_copy(kit, tmp_path / "kit")
-    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    notebook = student / "notebooks" / "08_full_comparison.ipynb"
     with_parameters(notebook, RETRAIN=True)
     temp_before = set(Path(tempfile.gettempdir()).iterdir())
     nb, error = execute_until_error(notebook, student, monkeypatch)
     assert stopped_at_the_06_exercise(error), f"{error.ename}: {error.evalue}" if error else "ran past the exercise"
-    assert len(list((student / "runs" / "06_quick_grid" / "runs").glob("*.json"))) == 18
+    assert len(list((student / "runs" / "08_quick_grid" / "runs").glob("*.json"))) == 18
     text = outputs_text(nb)
-    assert "Using the runs in `runs/06_quick_grid`" in text
+    assert "Using the runs in `runs/08_quick_grid`" in text
     assert "18 runs of 18 configurations; grid quick; seeds [0]; {'ok': 18, 'diverged': 0, 'failed': 0}" in text
     new_in_tmp = {p.name for p in set(Path(tempfile.gettempdir()).iterdir()) - temp_before}
     assert not {n for n in new_in_tmp if n.startswith("mlp")}, new_in_tmp
@@ -582,12 +582,12 @@ def test_the_students_pytest_names_what_is_left_per_notebook(kit, mnist_env, tmp
 def test_notebook_06_retrain_with_a_bug_says_why_every_run_failed(kit, mnist_env, monkeypatch, tmp_path):
     student = completed_copy(kit, tmp_path / "kit",
                              replacements={"EarlyStopping.step": 'raise RuntimeError("my bug in step")'})
-    notebook = student / "notebooks" / "06_full_comparison.ipynb"
+    notebook = student / "notebooks" / "08_full_comparison.ipynb"
     with_parameters(notebook, RETRAIN=True)
     nb, error = execute_until_error(notebook, student, monkeypatch)
     assert error is not None and error.ename == "RuntimeError"
-    assert error.evalue.startswith("none of the 18 runs in runs/06_quick_grid finished (the reasons are above)")
-    assert ("python -m mlp_core reproduce --grid quick --seeds 1 --out runs/06_quick_grid --train-subset 500 "
+    assert error.evalue.startswith("none of the 18 runs in runs/08_quick_grid finished (the reasons are above)")
+    assert ("python -m mlp_core reproduce --grid quick --seeds 1 --out runs/08_quick_grid --train-subset 500 "
             "--test-subset 500 --epochs 2 --retry-failed") in error.evalue
     text = outputs_text(nb)
     assert "{'ok': 0, 'diverged': 0, 'failed': 18}" in text

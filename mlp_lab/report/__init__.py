@@ -21,7 +21,7 @@ written by :mod:`mlp_lab.experiments`), compares them with the reference
 
 By concern: ``tables`` (the rows), ``conclusions`` (each claim checked),
 ``figures`` (matplotlib), ``text`` (CSV and Markdown), ``command`` (writing
-the files; the command line). What notebook 06 uses is importable from here:
+the files; the command line). What notebook 08 uses is importable from here:
 ``from mlp_lab import report; report.summary_table(...)``. Accuracies are
 fractions in the records and percentages in every table and figure, like the
 reference's.

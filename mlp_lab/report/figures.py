@@ -4,7 +4,7 @@ Colour is the activation, line style the loss; accuracies are in % and losses
 on a log axis (hinge losses are ~30x larger than L2 ones).
 
 matplotlib is imported at the top: what imports the report step draws with
-it (the ``report`` and ``reproduce`` commands, notebook 06), and the command
+it (the ``report`` and ``reproduce`` commands, notebook 08), and the command
 line, which imports every command, pays about 0.3 s for it at start-up. The
 engine and the grid's worker processes never import it.
 """
