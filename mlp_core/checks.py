@@ -244,7 +244,7 @@ def check_loss_gradient(loss: Loss, x: np.ndarray, labels: np.ndarray, *, tol: f
         pair = gradcheck.loss_gradient(loss, x, labels)
         n, k = np.shape(x)
         true_class = np.arange(k)[None, :] == np.asarray(labels)[:, None]
-        diagnosis = {"x": {"inputs": {"x": x}, "sizes": {"N": n, "K": k}, "masks": {"the true class": true_class}}}
+        diagnosis = {"x": {"inputs": {"x": x}, "sizes": {"N": n, "K": k}, "masks": {"at the true class": true_class}}}
         return _gradient_verdicts(f"{name}.backward", {"x": pair}, tol,
                                   hint or f"{name}.backward differs from the slope of {name}.forward", diagnosis)["x"]
     return float("inf")

@@ -59,10 +59,15 @@ def describe_factor(c: float, sizes: dict[str, int] | None = None, label: str = 
         for value, text in ((n, f"{name}"), (1 / n, f"1/{name}"), (-n, f"-{name}"), (-1 / n, f"-1/{name}")):
             if np.isclose(c, value, rtol=1e-4, atol=0):
                 named.append(f"{text}, {name} = {n}")
+    if np.isclose(abs(c), 2, rtol=1e-6, atol=0):
+        named.append("or a factor 1/2 missing")
+    elif np.isclose(abs(c), 0.5, rtol=1e-6, atol=0):
+        named.append("or a factor 1/2 too many")
     if np.isclose(c, -1, rtol=1e-6, atol=0):
         return f"{'it has' if single else 'every entry has'} the opposite sign of {label} (a factor -1)"
     fraction = Fraction(float(c)).limit_denominator(12)
-    shown = str(fraction) if np.isclose(float(fraction), c, rtol=1e-6, atol=0) else number(c)
+    simple = 1 in (abs(fraction.numerator), fraction.denominator) and np.isclose(float(fraction), c, rtol=1e-6, atol=0)
+    shown = str(fraction) if simple else number(c)
     how = f"{shown} times {label}" if abs(c) >= 1 else f"{shown} of {label}"
     return f"{'it' if single else 'every entry'} is {how}" + (f" ({'; '.join(named)})" if named else "")
 
@@ -88,7 +93,8 @@ def compare(
             ``x = 0``, ``x < 0``, ``x > 0`` are tried as masks.
         sizes: the sizes a factor may be (``{"N": 2, "K": 3}``).
         offsets: exact differences worth naming (``{"the bias b": b}``).
-        masks: boolean arrays worth naming (``{"the true class": onehot}``).
+        masks: boolean arrays worth naming, by a phrase that follows "wrong only"
+            (``{"at the true class": onehot}``).
         variants: results of a known other formula (``{"the exact GELU": ...}``).
         label: what the expected value is called ("numerically" for a gradient check).
     """
@@ -105,11 +111,13 @@ def compare(
         return None
     lines = []
     bad = ~np.isfinite(a) & np.isfinite(e)
-    excess = np.where(np.isfinite(a), np.abs(a - e), np.inf) / (atol + rtol * np.abs(e))
+    wrong = ~np.isclose(a, e, atol=atol, rtol=rtol)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        excess = np.where(np.isfinite(a), np.abs(a - e), np.inf) / np.maximum(atol + rtol * np.abs(e), 1e-300)
+    excess = np.where(wrong, excess, -1.0)
     index = np.unravel_index(int(np.argmax(excess)), a.shape) if a.shape else ()
     where = f" at {_index(index)}" if a.ndim else ""
     lines.append(f"got {number(a[index])}, {label} {number(e[index])}{where}{_at(inputs, index, e.shape)}")
-    wrong = ~np.isclose(a, e, atol=atol, rtol=rtol)
     if a.size > 1:
         lines.append(f"{int(wrong.sum())} of {a.size} entries differ")
     if bad.any():
@@ -169,15 +177,15 @@ def _pattern(a, e, wrong, atol, rtol, inputs, sizes, offsets, masks, variants, t
             x = np.broadcast_to(np.asarray(value, dtype=np.float64), a.shape)
         except (ValueError, TypeError):
             continue
-        named.update({f"{name} = 0": x == 0, f"{name} < 0": x < 0, f"{name} > 0": x > 0})
+        named.update({f"where {name} = 0": x == 0, f"where {name} < 0": x < 0, f"where {name} > 0": x > 0})
     for name, mask in named.items():
         mask = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape)
         if mask.any() and np.array_equal(wrong, mask):
-            return f"wrong exactly where {name}, right everywhere else"
+            return f"wrong exactly {name}, right everywhere else"
     for name, mask in named.items():
         mask = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape)
         if wrong.any() and not (wrong & ~mask).any() and mask.sum() < a.size:
-            return f"wrong only where {name} ({int(wrong.sum())} of its {int(mask.sum())} entries)"
+            return f"wrong only {name} ({int(wrong.sum())} of those {int(mask.sum())} entries)"
     if a.size > 1 and close(a[wrong], -e[wrong]):
         return f"where it differs, it has the opposite sign of {the}"
     return ""
@@ -280,7 +288,7 @@ def explain_crash(error: BaseException, *, function: str = "", model=None) -> tu
         where = f" in layer {index} {owner!r}" if index is not None else f" in {owner!r}"
     elif owner is not None and not hasattr(owner, "layers"):
         where = f" in {owner!r}"
-    lines = [f"{name} crashed{where}: {head}"]
+    lines = [f"crashed{where}: {head}"]
     shapes = _shapes(frame)
     if shapes:
         lines.append("shapes: " + ", ".join(shapes))
@@ -307,6 +315,15 @@ def explain_crash(error: BaseException, *, function: str = "", model=None) -> tu
                 blamed = "Sequential.backward"
                 cause += (": the layers are visited in the wrong order (the backward pass goes from the last "
                           "layer to the first, each layer given what the one after it returned)")
+    elif name.endswith(".forward") and layer and index and networks:
+        args = frame.f_code.co_varnames[1: frame.f_code.co_argcount]
+        given = frame.f_locals.get(args[0]) if args else None
+        outer = next(f for f in students if f.f_locals.get("self") is network)
+        first = outer.f_code.co_varnames[1] if outer.f_code.co_argcount > 1 else None
+        if given is not None and first and given is outer.f_locals.get(first):
+            blamed = "Sequential.forward"
+            cause = (f"layer {index} {owner!r} was given the network's input itself, not what layer {index - 1} "
+                     f"{network.layers[index - 1]!r} returned (each layer's output is the next layer's input)")
     if not cause and isinstance(error, ValueError) and ("matmul" in message or "broadcast" in message):
         cause = "the shapes of the arrays do not fit together (compare them with the shapes in the docstring)"
     if not cause and isinstance(error, (TypeError, AttributeError)) and "NoneType" in message:
@@ -315,4 +332,6 @@ def explain_crash(error: BaseException, *, function: str = "", model=None) -> tu
                  + " (a function that returns nothing returns None)")
     if cause:
         lines.append(f"likely cause: {cause}")
+    if blamed != name:
+        lines[0] = f"{name} {lines[0]}"
     return blamed, "\n".join(lines)
