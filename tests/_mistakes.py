@@ -107,7 +107,7 @@ MISTAKES: tuple[Mistake, ...] = (
       ("y = np.tanh(0.5 * x)\ny += 1\ny *= 0.5", "y = 1 / (1 + np.exp(-x))"), words=("overflow",)),
     M("sigmoid-backward-of-the-input", "Sigmoid.backward",
       ("y = self.cache\nreturn grad_output * y * (1 - y)", "x = self.cache\nreturn grad_output * x * (1 - x)"),
-      others=[("Sigmoid.forward", [("self.cache = y", "self.cache = x")])], words=("where x = ",)),
+      others=[("Sigmoid.forward", [("self.cache = y", "self.cache = x")])], words=("where x = ", "the input x")),
     M("sigmoid-backward-no-upstream", "Sigmoid.backward",
       ("return grad_output * y * (1 - y)", "return y * (1 - y)"), words=("got",)),
     M("relu-backward-one-at-zero", "ReLU.backward",
