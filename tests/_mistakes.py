@@ -174,19 +174,25 @@ RIGHT_VARIANTS: tuple[Mistake, ...] = (
 )
 
 
-def fill_notebook_regions(kit: Path) -> None:
-    """Write the instructor's answers into the notebook cells of ``kit`` that have solution regions (by cell id)."""
+def fill_notebook_regions(kit: Path, modules: tuple[str, ...] | None = None) -> None:
+    """Write the instructor's answers into the notebook cells of ``kit`` that have solution regions (by cell
+    id): those of the notebooks teaching ``modules`` (default all), such as the derivations by hand of 01-03.
+    A notebook with nothing left to fill is not rewritten (it may be open in JupyterLab)."""
+    prefixes = None if modules is None else tuple(f"{release.MODULE_NOTEBOOKS[m]}_" for m in modules)
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        if prefixes is not None and not path.name.startswith(prefixes):
+            continue
         originals = {c.get("id"): c["source"] for c in release.read_notebook(path)["cells"]
                      if c["cell_type"] == "code" and release.find_regions(c["source"])}
         if not originals:
             continue
         target = kit / "notebooks" / path.name
         nb = release.read_notebook(target)
-        for cell in nb["cells"]:
-            if cell.get("id") in originals and "write this (see" in cell["source"]:
-                cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
-        release.write_notebook(nb, target)
+        todo = [c for c in nb["cells"] if c.get("id") in originals and "write this (see" in c["source"]]
+        for cell in todo:
+            cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+        if todo:
+            release.write_notebook(nb, target)
 
 
 def write_module(kit: Path, module: str, replacements: dict[str, str] | None = None) -> None:

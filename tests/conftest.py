@@ -213,7 +213,7 @@ def summary_lines() -> list[str]:
                 lines.append(f"      {_results[first][1]}")
             elif ran:
                 lines.append(f"  {name}: written, correct (the {len(ran)} test{'s' if len(ran) != 1 else ''} that run it pass"
-                             + (f", or fail because of another function" if failed else "") + ")")
+                             + (", or fail because of another function" if failed else "") + ")")
 
     others = [t for t, (outcome, _) in _results.items() if outcome == "failed" and not _calls.get(t)]
     if others:

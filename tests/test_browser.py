@@ -43,6 +43,7 @@ import pytest
 
 from mlp_instructor import release
 
+from ._mistakes import fill_notebook_regions
 from ._mnist import require_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,34 +77,15 @@ def free_port() -> int:
 
 def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
     """Write the instructor's answers into the kit, once, in place: the mlp_core modules named (default
-    all), and the exercises inside the notebooks that teach them (:func:`fill_in_notebooks`)."""
+    all), and the exercises inside the notebooks that teach them (the derivations by hand of 01-03; with
+    every module, also 08-11's own)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
         if release.find_regions(original) and (modules is None or path.stem in modules):
             target = kit / "mlp_core" / path.name
             if "write this (see" in target.read_text():  # not filled in yet
                 target.write_text(release.fill_in_solutions(target.read_text(), original, path.name))
-    fill_in_notebooks(kit, modules)
-
-
-def fill_in_notebooks(kit: Path, modules: tuple[str, ...] | None = None) -> None:
-    """The exercises inside the notebooks that teach ``modules`` (default all: also 08-11's own), in place:
-    the derivations by hand of 01-03 are notebook cells the student fills in."""
-    prefixes = None if modules is None else tuple(f"{release.MODULE_NOTEBOOKS[m]}_" for m in modules)
-    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-        if prefixes is not None and not path.name.startswith(prefixes):
-            continue
-        originals = {c.get("id"): c["source"] for c in release.read_notebook(path)["cells"]
-                     if c["cell_type"] == "code" and release.find_regions(c["source"])}
-        if not originals:
-            continue
-        target = kit / "notebooks" / path.name
-        nb = release.read_notebook(target)
-        todo = [c for c in nb["cells"] if c.get("id") in originals and "write this (see" in c["source"]]
-        for cell in todo:
-            cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
-        if todo:  # an open notebook is not rewritten for nothing
-            release.write_notebook(nb, target)
+    fill_notebook_regions(kit, modules)
 
 
 class Lab:
@@ -301,7 +283,7 @@ def lab(kit, screenshots, tmp_path_factory):
 
 
 def test_01_stops_at_linear_forward_then_passes_after_an_edit_without_restarting(lab, kit):
-    fill_in_notebooks(kit, ("layers",))  # the derivation by hand, in the notebook (it comes after the forward's checks)
+    fill_notebook_regions(kit, ("layers",))  # the derivation by hand, in the notebook (after the forward's checks)
     lab.open("01_linear_layer.ipynb")
     lab.run_all()
     error = lab.page.locator(".jp-OutputArea-output", has_text="NotImplementedError").first

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -112,14 +111,9 @@ def run_mistake(kit: Path, mistake: Mistake) -> tuple[tuple, subprocess.Complete
     return notebook, subprocess.CompletedProcess(tests.args, tests.returncode, stdout)
 
 
-TIMES: dict[str, float] = {}
-
-
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.name)
 def test_each_mistake_ends_in_a_fail_that_names_the_function(kit, mistake):
-    start = time.perf_counter()
     (ename, evalue, printed), tests = run_mistake(kit, mistake)
-    TIMES[mistake.name] = time.perf_counter() - start
     assert ename is not None, f"{mistake.name}: every check of {mistake.notebook} passed:\n{printed[-2000:]}"
     assert ename == "CheckFailed", f"{mistake.name}: a raw {ename}, not a FAIL: {evalue}"
     assert "FAIL" in evalue and mistake.named in evalue, f"{mistake.name}: the FAIL does not name {mistake.named}:\n{evalue}"
