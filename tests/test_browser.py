@@ -40,7 +40,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlp_instructor import release
+from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_instructor.release.command import release
+from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
 from ._mnist import require_mnist
 
@@ -78,22 +80,22 @@ def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
     (default all) and, with every module, the exercises inside notebooks (08-11 have their own)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
-        if release.find_regions(original) and (modules is None or path.stem in modules):
+        if find_regions(original) and (modules is None or path.stem in modules):
             target = kit / "mlp_core" / path.name
             if "write this (see" in target.read_text():  # not filled in yet
-                target.write_text(release.fill_in_solutions(target.read_text(), original, path.name))
+                target.write_text(fill_in_solutions(target.read_text(), original, path.name))
     if modules is None:
         for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-            originals = {c.get("id"): c["source"] for c in release.read_notebook(path)["cells"]
-                         if c["cell_type"] == "code" and release.find_regions(c["source"])}
+            originals = {c.get("id"): c["source"] for c in read_notebook(path)["cells"]
+                         if c["cell_type"] == "code" and find_regions(c["source"])}
             if not originals:
                 continue
             target = kit / "notebooks" / path.name
-            nb = release.read_notebook(target)
+            nb = read_notebook(target)
             for cell in nb["cells"]:
                 if cell.get("id") in originals and "write this (see" in cell["source"]:
-                    cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
-            release.write_notebook(nb, target)
+                    cell["source"] = fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+            write_notebook(nb, target)
 
 
 class Lab:
@@ -265,7 +267,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "kit"
-    release.release(out)
+    release(out)
     return out
 
 
