@@ -286,6 +286,9 @@ def table_ranges(tables: list[list[list[str]]], group: bool = True) -> list[tupl
         parsed = [[_numbers_in(cell) for cell in row] for row in table]
         for row in parsed:
             add([v for cell in row for v in cell])
+            for k in range(1, max((len(cell) for cell in row), default=0)):   # cells like "0.056 s (7 %)"
+                add([cell[k] for cell in row if len(cell) > k])
+                add([cell[0] for cell in row if len(cell) > k])
         width = max((len(r) for r in parsed), default=0)
         for j in range(width):
             for k in range(max((len(r[j]) for r in parsed if j < len(r)), default=0)):
@@ -315,7 +318,7 @@ def output_text(cell) -> str:
                     break
         elif out.get("output_type") == "error":
             parts.append(_joined(out.get("evalue", "")))
-    return "\n".join(parts)
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts)
 
 
 def _joined(text) -> str:
@@ -349,8 +352,8 @@ def resolve(name: str) -> list[str] | None:
     path = ROOT / name
     if path.is_file():
         return [name] if path.suffix in SOURCE_SUFFIXES else []
-    if path.is_dir():
-        return [f for f in _all_files() if f.startswith(name.rstrip("/") + "/") and Path(f).suffix in SOURCE_SUFFIXES
+    if path.is_dir():   # a folder: the files in it, not in its subfolders (name results/report/runs/ for the runs)
+        return [f for f in _all_files() if Path(f).parent == Path(name.rstrip("/")) and Path(f).suffix in SOURCE_SUFFIXES
                 and (ROOT / f).stat().st_size < 2_000_000]
     matches = [f for f in _all_files() if f.endswith("/" + name.rstrip("/")) or f == name.rstrip("/")]
     if matches:
