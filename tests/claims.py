@@ -347,7 +347,7 @@ def resolve(name: str) -> list[str] | None:
     """The committed files a name in the prose means: itself, a folder's files, or the files it ends.
     None: a path in one of the kit's folders that does not exist (a stale citation)."""
     name = name.strip().strip("`'\"()[],;:").removeprefix("../").removeprefix("./")
-    if not name or any(c in name for c in "<>{}*") or "://" in name or re.search(r"(?:^|/)(?:NN|[A-Z]{2,})[_/.]", name):
+    if not name or any(c in name for c in "<>{}*") or "://" in name or re.search(r"(?:^|/)(?:NN|DIR|OUT|NAME|ID|RESULTS_DIR)(?:[_/.]|$)", name):
         return []                         # a template (DIR/runs/<id>.json, notebooks/NN_name.ipynb), not a file
     path = ROOT / name
     if path.is_file():

@@ -22,7 +22,7 @@ CONSTANTS: dict[float, str] = {
     0.9: "SGD momentum", 0.5: "the reproduction tolerance (pp)", 97: "the 97 % levels of notebook 05 and the report",
     18: "the reference's configurations", 54: "18 configurations x 3 seeds", 12: "the six L2 rows x 2 losses",
     13: "candidate L2 definitions in results/l2_loss_check.md", 24: "notebook 11's runs: 4 settings x 6 margins",
-    0.25: "sigma'(0) = 1/4, the largest slope of the sigmoid", 0.05: "notebook 05's learning rate; the "
+    1.25: "issue #14's target for an epoch over its matrix products", 0.25: "sigma'(0) = 1/4, the largest slope of the sigmoid", 0.05: "notebook 05's learning rate; the "
     "saturation threshold sigma' < 0.05", 1.0: "a bound", 2.0: "a bound",
 }
 
@@ -50,6 +50,7 @@ FORMULAS: dict[float, str] = {
     "2 ** 0.5)) / 2 for x in range(-3000, 0))",                      # the smallest value of GELU
     1e-6: "1e-6", 2e-6: "2 * 1e-6", 1e-7: "2.0 ** -23", 1e-16: "2.0 ** -53", 1e-10: "1e-16 / 1e-6",
     0.14: "100 * (0.98 * 0.02 / 10000) ** 0.5",                     # the test set's standard error near 98 %
+    1e-45: "2.0 ** -149",                                             # float32's smallest subnormal
     144.4: "(2 * 60000 * (784 * 512 + 512 * 256 + 256 * 10) * 3 - 2 * 60000 * 784 * 512) / 1e9",  # MLP2
 }
 
