@@ -22,8 +22,10 @@ misclassified ones). ``python -m mlp_lab.pairing --out results/sigmoid_l2_pairin
 retrains the four MLP1 runs {Sigmoid, ReLU} x {L2, cross-entropy} of seed 0
 exactly as the committed grid did (each run's config is read from
 ``results/report/runs/``, and its history must come out equal to the
-committed one, which the script checks), measures the probe after every
-epoch and writes the summaries; notebook 10 reads that file.
+committed one, which the script checks and records), measures the probe at
+initialisation and after every epoch and writes the summaries of the epochs
+in KEPT (each run's summaries[i] belongs to its epochs[i]); notebook 10 reads
+that file.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ QUANTILES = (0.1, 0.5, 0.9)
 #: A hidden unit counts as "passing little" on a sample when f'(a) is below this share of f's largest slope.
 LOW_SLOPE = 0.1
 PROBE = 2000
+#: Epochs kept in the file: every one of the first ten, then every fifth, and the best and the last.
+KEPT = tuple(range(11)) + tuple(range(15, 101, 5))
 
 
 def hidden_signal(model: Sequential, x: np.ndarray, labels: np.ndarray, loss: str) -> dict[str, np.ndarray]:
@@ -147,8 +151,20 @@ def measure_run(record_path: Path, splits: dict, probe: int = PROBE) -> dict:
         "test_acc": history["test_acc"], "train_acc": history["train_acc"],
         "best_epoch": history.best_epoch, "stop_epoch": history.num_epochs,
         "same_as_committed": difference is None, "difference": difference,
-        "summaries": summaries, "minutes": round((time.perf_counter() - start) / 60, 1),
+        "epochs": (kept := sorted({e for e in KEPT if e < len(summaries)} | {history.best_epoch, history.num_epochs})),
+        "summaries": [_rounded(summaries[e]) for e in kept], "minutes": round((time.perf_counter() - start) / 60, 1),
     }
+
+
+def _rounded(value):
+    """Floats to 4 significant digits, inside dicts and lists (the file stays small; quantiles need no more)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{config_id}: {result['stop_epoch']} epochs in {result['minutes']} min, best test accuracy "
               f"{100 * max(result['test_acc']):.2f}%, same history as the committed run: {result['same_as_committed']}",
               flush=True)
-    atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
+    atomic_write_text(args.out, json.dumps(out, separators=(",", ":")).replace('{"config_id"', '\n{"config_id"') + "\n")
     print(f"wrote {args.out}")
     return 0
 

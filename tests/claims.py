@@ -31,6 +31,7 @@ import io
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -137,7 +138,9 @@ def _evaluate(part: str) -> float | None:
     if not re.fullmatch(r"[\d.eE+\-*/() L]*", expr) or not re.search(r"\d", expr) or re.search(r"[a-zA-Z]{2}", expr):
         return None
     try:
-        return float(eval(expr, {"__builtins__": {}, "L": math.log}))  # only digits, operators and log
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(eval(expr, {"__builtins__": {}, "L": math.log}))  # only digits, operators and log
     except Exception:
         return None
 
