@@ -4,8 +4,10 @@ Each case takes a notebook's cells up to its exercise's check, puts a typical
 wrong answer in place of the solution (in the notebook's own words, the body
 of the function the student writes), runs them in this process (IPython magics
 dropped, matplotlib without a display, quick mode) and expects the check to
-raise ``FAIL ...`` with the hint that names the mistake.
+raise ``FAIL ...`` with the hint that names the mistake. The wrong answers are
+near-solutions, so this file stays in the instructor's copy.
 """
+# instructor-only
 
 from __future__ import annotations
 
@@ -38,11 +40,11 @@ WRONG = [
      '    return sig, min(r["test_acc_mean"] for r in rows if (r["loss"], r["activation"]) != ("l2", "sigmoid")) - sig\n',
      "MADE_UP = {", "only the rows of that depth"),
     ("09_vanishing_gradients.ipynb", "weight_gradient_norms",
-     "    loss_fn(model.forward(x), labels)\n    model.backward(loss_fn.backward())\n"
+     "    loss_fn(model.forward(x), labels)\n    g = loss_fn.backward()\n    model.backward(g)\n"
      "    return np.array([np.linalg.norm(l.W.grad) for l in model.layers if isinstance(l, Linear)][::-1])\n",
      "def diagnosis(yours, numeric):", "reverse order"),
     ("09_vanishing_gradients.ipynb", "weight_gradient_norms",
-     "    loss_fn(model.forward(x), labels)\n    model.backward(loss_fn.backward())\n"
+     "    loss_fn(model.forward(x), labels)\n    g = loss_fn.backward()\n    model.backward(g)\n"
      "    return np.array([np.linalg.norm(l.W.grad) / len(x) for l in model.layers if isinstance(l, Linear)])\n",
      "def diagnosis(yours, numeric):", "scale nothing"),
     ("10_sigmoid_with_l2.ipynb", "output_gradients",

@@ -87,8 +87,15 @@ NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_exercise_of_a_notebook_says_what_its_answer_would_be(name):
     declared = set(REFERENCES.get(name, {}))
-    assert exercises(NOTEBOOK_DIR / name) == declared, (
-        f"{name}: exercise functions {sorted(exercises(NOTEBOOK_DIR / name))}, but REFERENCES in this file lists "
+    found = exercises(NOTEBOOK_DIR / name)
+    if not found and not any("# BEGIN SOLUTION" in source for source in _cells(NOTEBOOK_DIR / name)):
+        # a student's kit: the release stripped the solution regions; the functions are still defined there
+        code = "\n".join(_cells(NOTEBOOK_DIR / name))
+        missing = [f for f in declared if not re.search(rf"^def {f}\(", code, re.M)]
+        assert not missing, f"{name} no longer defines {missing}: update REFERENCES in this file"
+        return
+    assert found == declared, (
+        f"{name}: exercise functions {sorted(found)}, but REFERENCES in this file lists "
         f"{sorted(declared)}: name, for each function the student writes in the notebook, what computes its answer")
 
 
