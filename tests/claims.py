@@ -292,7 +292,7 @@ def _sources_of(unit: Unit) -> tuple[set[float], list[tuple[float, float]], list
 def rounds_to(source: float, number: Number) -> bool:
     """Does ``source`` round (half up, in magnitude) to the number as written? 1.85 -> 1.9, 3.35 -> 3.4, not 3.3."""
     d, half = abs(source) - abs(number.value), number.tolerance
-    fuzz = 1e-9 * half + 1e-15
+    fuzz = 1e-9 * half
     return -half - fuzz <= d < half - fuzz
 
 
