@@ -119,11 +119,12 @@ def test_a_missing_file_is_named():
     (1, "01_linear_layer.ipynb", "Xavier/Glorot ($\\sigma = 1/\\sqrt{784} \\approx 0.036$) keeps the scale; 0.01 is a little "
                                  "smaller, which for a network of two or three layers is harmless."),
     (3, "02_activations.ipynb", "That is smaller than the float32 rounding of the hidden values after a few layers."),
-    (4, "05_training_and_early_stopping.ipynb", "A larger patience would give a better model *and* a better number."),
+    (4, "05_training_and_early_stopping.ipynb", "A larger patience (or more epochs) would give a better model *and* a "
+                                                "better-looking number."),
     (2, "09_vanishing_gradients.ipynb",
      "Every best epoch is between 85 and 100, so the 100-epoch cap, not convergence, ended both networks."),
     (5, "10_sigmoid_with_l2.ipynb", "13 candidate definitions were evaluated, and only one fits."),
-    (6, "03_losses.ipynb", "The reference reports hinge losses around 0.35-0.42 for its Sigmoid models."),
+    (6, "03_losses.ipynb", "The reference reports hinge losses around 0.35–0.42 for its\nSigmoid models."),
     (7, "08_full_comparison.ipynb", "Because two runs always shared the two cores with other load, we took the fastest."),
     (8, "README.md", "After notebook 05 the student's own code (21 functions) trains MLP1 on MNIST to above 97 % "
                      "test accuracy (`tests/test_release.py` checks it on the released kit with the answers filled in)."),
