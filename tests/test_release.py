@@ -20,7 +20,8 @@ from mlp_core import progress
 from mlp_instructor.release import ReleaseError
 from mlp_instructor.release.build import KIT_URL_PLACEHOLDER, build_release, module_notebooks, release_notebook
 from mlp_instructor.release.command import release
-from mlp_instructor.release.markers import fill_in_solutions, find_regions, marker_comments, strip_solutions
+from mlp_instructor.release.markers import (fill_in_solutions, find_regions, marker_comments, strip_derivations,
+                                           strip_solutions)
 from mlp_instructor.release.selfcheck import CITED_DATA, WITHHELD, check_release
 
 from ._mnist import notebook_needs_mnist, require_mnist
@@ -374,6 +375,43 @@ def test_the_repository_release_has_no_answers_and_no_instructor_files(kit):
         assert all(c.source == "YOUR ANSWER HERE" for c in answers if c.cell_type == "markdown")
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in released.cells if c.cell_type == "code")
+
+
+#: A derivative written as a formula: "dE/dx = ...", "sigma'(x) = ...", "gelu'(x) = ...".
+DERIVATIVE = re.compile(r"(dE/d\w+|\b\w+'\(\w*\))\s*=")
+
+
+def exercise_docstrings(kit_dir: Path) -> dict[str, str]:
+    """The docstrings a student reads beside each function to write: the function's and its class's."""
+    found = {}
+    for exercise in progress.exercises():
+        tree = ast.parse((kit_dir / "mlp_core" / f"{exercise.module}.py").read_text())
+        node, docs = tree, []
+        for part in exercise.function.split("."):
+            node = next(n for n in node.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part)
+            docs.append(ast.get_docstring(node) or "")
+        found[exercise.function] = "\n".join(docs)
+    return found
+
+
+def test_strip_derivations_keeps_the_contract_and_drops_the_derivative():
+    source = (
+        'class L2:\n    """E = 1/(2N) sum ||x - t||^2.\n\n    Derivation:\n        dE/dx = (x - t) / N.\n'
+        '\n        the 1/N: E is a mean.\n    backward() returns dE/dx, shape (N, K).\n    """\n'
+    )
+    assert strip_derivations(source) == (
+        'class L2:\n    """E = 1/(2N) sum ||x - t||^2.\n\n    backward() returns dE/dx, shape (N, K).\n    """\n'
+    )
+
+
+def test_the_released_docstrings_state_contracts_not_derivatives(kit):
+    """Issue 19: the student derives each backward pass; the instructor's copy keeps the math."""
+    instructor = exercise_docstrings(REPO)
+    backward = [name for name in instructor if name.endswith("backward")]
+    assert backward and all("Derivation:" in instructor[name] for name in backward), [
+        name for name in backward if "Derivation:" not in instructor[name]]
+    for name, doc in exercise_docstrings(kit).items():
+        assert "Derivation:" not in doc and not DERIVATIVE.search(doc), (name, doc)
 
 
 def test_the_release_carries_the_committed_results_and_every_cited_file(kit):

@@ -38,7 +38,7 @@ from mlp_instructor.notebooks import (ANSWER_TAG, SOLUTION_TAG, answer_cell, cel
                                       write_notebook)
 
 from . import ReleaseError
-from .markers import Region, find_regions, strip_solutions
+from .markers import Region, find_regions, strip_derivations, strip_solutions
 
 INSTRUCTOR_ONLY = "# instructor-only"
 #: Where a ``.py`` file with an :data:`INSTRUCTOR_ONLY` line stays out of the release: tests that
@@ -295,7 +295,7 @@ def build_release(source_dir: Path, staging: Path, kit_url: str | None = None
         dst.parent.mkdir(parents=True, exist_ok=True)
         key = rel.as_posix()
         if rel.parts[0] == "mlp_core" and rel.suffix == ".py":
-            text = src.read_text(encoding="utf-8")
+            text = strip_derivations(src.read_text(encoding="utf-8"))
             if find_regions(text, key):
                 new, regions = strip_solutions(text, key, notebook_for(rel.stem, source_dir, exercises))
                 report.regions[key] = regions

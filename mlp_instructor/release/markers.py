@@ -15,6 +15,12 @@ replaces each by the engine's placeholder (``mlp_core.progress.placeholder_line`
 the function found with ``ast``), and :func:`fill_in_solutions` puts the answers
 back into a released file: the release checks that this gives the original, and
 the tests use it to write a perfect (or deliberately faulty) submission.
+
+Docstrings keep the contract of each function (inputs, outputs, shapes, what
+is cached) for the student, and the derivatives in a section of their own, a
+line ``Derivation:`` and the more indented lines under it: the release takes
+those sections out (:func:`strip_derivations`), so that the student derives
+each backward pass before a notebook reveals it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,42 @@ BEGIN_MARKER = f"# BEGIN {_WORD}"
 END_MARKER = f"# END {_WORD}"
 #: What a placeholder calls a region outside any function.
 OUTSIDE_FUNCTIONS = "this part"
+
+
+#: The line that opens a docstring's derivation section (instructor's copy only).
+DERIVATION_HEADING = "Derivation:"
+
+
+def strip_derivations(source: str) -> str:
+    """``source`` without its docstrings' derivation sections.
+
+    A section is a line that reads :data:`DERIVATION_HEADING` and the lines
+    after it that are more indented (blank lines inside it included); the
+    blank line before it goes too when the section ends its docstring.
+    """
+    lines = source.splitlines(keepends=True)
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() != DERIVATION_HEADING:
+            kept.append(line)
+            i += 1
+            continue
+        indent = len(line) - len(line.lstrip())
+        last = i
+        for j in range(i + 1, len(lines)):
+            if not lines[j].strip():
+                continue
+            if len(lines[j]) - len(lines[j].lstrip()) <= indent:
+                break
+            last = j
+        i = last + 1
+        while i < len(lines) and not lines[i].strip() and kept and not kept[-1].strip():
+            i += 1  # no double blank line where the section was
+        if kept and not kept[-1].strip() and i < len(lines) and lines[i].strip() in ('"""', "'''"):
+            kept.pop()  # nor a blank line before the docstring's closing quotes
+    return "".join(kept)
 
 
 @dataclass(frozen=True)

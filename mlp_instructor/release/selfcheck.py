@@ -21,7 +21,7 @@ from pathlib import Path
 from mlp_instructor.notebooks import SOLUTION_TAG, cell_tags, notebook_text, read_notebook
 
 from . import ReleaseError
-from .markers import fill_in_solutions, find_regions, marker_comments, without_markers
+from .markers import DERIVATION_HEADING, fill_in_solutions, find_regions, marker_comments, without_markers
 
 #: Folders of the repository the release must never contain.
 WITHHELD: tuple[str, ...] = ("mlp_instructor", ".git", "runs")
@@ -86,7 +86,8 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
 
     * no withheld folder (:data:`WITHHELD`: ``mlp_instructor/``, ``.git``,
       ``runs/``) is present, and ``pyproject.toml`` registers no instructor command;
-    * every ``.py`` file parses and no solution marker is left in it;
+    * every ``.py`` file parses and no solution marker is left in it, nor a
+      docstring's derivation section in ``mlp_core``;
     * no notebook cell is still tagged ``solution``;
     * filling the regions back in reproduces each original module exactly
       (``originals``: relative path -> the text before stripping);
@@ -114,6 +115,9 @@ def check_release(out_dir: Path, source_dir: Path, originals: dict[str, str] | N
             markers = [n for n, _ in marker_comments(text)]
             if markers:
                 raise ReleaseError(f"released {rel}:{markers[0]} still has a solution marker")
+            derivations = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == DERIVATION_HEADING]
+            if derivations and rel.startswith("mlp_core/"):
+                raise ReleaseError(f"released {rel}:{derivations[0]} still has a docstring's derivation section")
         if path.suffix == ".ipynb":
             _check_cited_data(path, rel, out_dir, source_dir)
             for cell in read_notebook(path)["cells"]:
