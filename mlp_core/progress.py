@@ -1,6 +1,7 @@
 """Which of the functions a student writes are written, and which notebook teaches each.
 
 In the student's kit every function of :data:`EXERCISES` starts out as one line,
+the placeholder
 
     raise NotImplementedError("Linear.forward: write this (see notebooks/01_linear_layer.ipynb)")
 
@@ -8,6 +9,12 @@ and counts as **written** once that line is gone from its body. The check
 reads the file on disk (``mlp_core/<module>.py``, parsed with ``ast``), not the
 function object in memory, so it sees an edit the moment it is saved, in a
 notebook or in pytest.
+
+The placeholder's format lives here and only here: :func:`placeholder_line`
+writes it (the release puts it in place of every solution region) and
+:func:`placeholder_function` recognises it (the release, filling answers back
+in, and :func:`is_written`). Its message names the function, so a student who
+runs a notebook early learns what to write and where it is taught.
 
 Used by notebook 08 (retraining needs the code of notebooks 01-05), by the
 student's ``pytest`` (``tests/test_progress.py`` and the summary at the end of
@@ -46,7 +53,51 @@ EXERCISES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_PLACEHOLDER = re.compile(r"^(?P<function>[\w.]+): write this \(see .*\)$")
+#: A placeholder's message: the function's name, then where it is taught.
+PLACEHOLDER_MESSAGE = re.compile(r"^(?P<function>[^:]+): write this \(see (?P<notebook>.*)\)$")
+
+
+def placeholder_message(function: str, notebook: str) -> str:
+    """``"Linear.forward: write this (see notebooks/01_linear_layer.ipynb)"``: what the student reads."""
+    return f"{function}: write this (see {notebook})"
+
+
+def placeholder_line(function: str, notebook: str) -> str:
+    """The statement that stands for ``function`` in the student's kit (without indentation).
+
+    ``raise NotImplementedError("<placeholder_message>")``: double quotes, or
+    ``repr`` where the message holds a quote or a backslash, so the line is
+    always valid Python.
+    """
+    message = placeholder_message(function, notebook)
+    quoted = f'"{message}"' if '"' not in message and "\\" not in message else repr(message)
+    return f"raise NotImplementedError({quoted})"
+
+
+def placeholder_function(statement: str | ast.stmt) -> str | None:
+    """The function a placeholder names, if ``statement`` is one; else None.
+
+    ``statement`` is a line of code (indentation and a trailing comment are
+    allowed) or a parsed statement. A placeholder is a ``raise`` of
+    ``NotImplementedError`` called with one string matching
+    :data:`PLACEHOLDER_MESSAGE`; any other code, a syntax error included, is not.
+    """
+    if isinstance(statement, str):
+        if "NotImplementedError" not in statement:
+            return None
+        try:
+            body = ast.parse(statement.strip()).body
+        except SyntaxError:
+            return None
+        if len(body) != 1:
+            return None
+        statement = body[0]
+    exc = statement.exc if isinstance(statement, ast.Raise) else None
+    if not (isinstance(exc, ast.Call) and isinstance(exc.func, ast.Name) and exc.func.id == "NotImplementedError"
+            and len(exc.args) == 1 and isinstance(exc.args[0], ast.Constant) and isinstance(exc.args[0].value, str)):
+        return None
+    match = PLACEHOLDER_MESSAGE.match(exc.args[0].value)
+    return match["function"] if match else None
 
 
 @dataclass(frozen=True)
@@ -63,8 +114,8 @@ class Exercise:
 
     @property
     def written(self) -> bool:
-        """False while the function's body still raises the kit's NotImplementedError placeholder."""
-        return not _has_placeholder(self.path, self.function)
+        """False while the function's body still raises its placeholder (:func:`is_written`)."""
+        return is_written(self.path, self.function)
 
     def __str__(self) -> str:
         return f"{self.function} (mlp_core/{self.module}.py, {self.notebook})"
@@ -131,30 +182,26 @@ def _matches(notebook_path: str, wanted: str) -> bool:
     return wanted in (notebook_path, name, Path(notebook_path).stem) or name.startswith(f"{wanted}_")
 
 
-def _has_placeholder(path: Path, qualname: str) -> bool:
-    """Whether the function ``qualname`` of the file ``path`` still raises the kit's placeholder.
+def is_written(path: str | Path, function: str) -> bool:
+    """Whether ``function`` (``"Linear.forward"``) of the Python file ``path`` no longer raises its placeholder.
+
+    Only a placeholder naming ``function`` itself counts: one that names
+    another function (code pasted from elsewhere) does not.
 
     Raises:
-        ValueError: the file has no such function (renamed or deleted).
+        ValueError: the file does not parse, or has no such function (renamed or deleted).
     """
+    path = Path(path)
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     except SyntaxError as error:
         raise ValueError(
             f"{path.name} does not parse ({error.msg}, line {error.lineno}): fix it before checking what is written"
         ) from None
-    function = _find_function(tree, qualname.split("."))
-    if function is None:
-        raise ValueError(f"{path.name} has no function {qualname}; it must keep its name and signature")
-    for node in ast.walk(function):
-        if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
-                and isinstance(node.exc.func, ast.Name) and node.exc.func.id == "NotImplementedError"
-                and node.exc.args and isinstance(node.exc.args[0], ast.Constant)
-                and isinstance(node.exc.args[0].value, str)):
-            match = _PLACEHOLDER.match(node.exc.args[0].value)
-            if match and match["function"] == qualname:
-                return True
-    return False
+    node = _find_function(tree, function.split("."))
+    if node is None:
+        raise ValueError(f"{path.name} has no function {function}; it must keep its name and signature")
+    return not any(isinstance(n, ast.Raise) and placeholder_function(n) == function for n in ast.walk(node))
 
 
 def _find_function(node: ast.AST, parts: list[str]) -> ast.AST | None:

@@ -8,9 +8,10 @@ commands nor this package.
 
 from __future__ import annotations
 
-from . import grading, release
+from mlp_instructor.grading import command as grade_command
+from mlp_instructor.release import command as release_command
 
 
 def add_parsers(subparsers) -> None:
-    release.add_parser(subparsers)
-    grading.add_parser(subparsers)
+    release_command.add_parser(subparsers)
+    grade_command.add_parser(subparsers)

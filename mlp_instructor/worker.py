@@ -257,7 +257,7 @@ def op_train_epoch(mlp, params: dict, arrays: dict) -> dict:
 
 
 def op_train_mlp1(mlp, params: dict, arrays: dict) -> dict:
-    """Train MLP1 (784-256-10, ReLU, cross-entropy, SGD) on (train_x, train_y); predict test_x.
+    """Train MLP1 (784-hidden-10, ReLU, cross-entropy, SGD) on (train_x, train_y); predict test_x.
 
     The loop over epochs is the grader's; each epoch is the submission's
     ``train_epoch``, with its own layers, loss and optimizer. The test labels

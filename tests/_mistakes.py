@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlp_core import progress
-from mlp_instructor import release
+from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_instructor.release.markers import fill_in_solutions, find_regions, strip_solutions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ class Mistake:
         source = (REPO / "mlp_core" / f"{self.exercise.module}.py").read_text()
         bodies = {}
         for function, edits in ((self.function, self.edits), *self.others):
-            region = next(r for r in release.find_regions(source) if r.function == function)
+            region = next(r for r in find_regions(source) if r.function == function)
             body = textwrap.dedent("\n".join(region.body(source.splitlines())))
             for old, new in edits:
                 assert body.count(old) == 1, f"{self.name}: {old!r} occurs {body.count(old)} times in {function}"
@@ -178,29 +179,30 @@ def fill_notebook_regions(kit: Path, modules: tuple[str, ...] | None = None) -> 
     """Write the instructor's answers into the notebook cells of ``kit`` that have solution regions (by cell
     id): those of the notebooks teaching ``modules`` (default all), such as the derivations by hand of 01-03.
     A notebook with nothing left to fill is not rewritten (it may be open in JupyterLab)."""
-    prefixes = None if modules is None else tuple(f"{release.MODULE_NOTEBOOKS[m]}_" for m in modules)
+    teaching = {e.module: Path(e.notebook).name for e in progress.exercises()}
+    names = None if modules is None else {teaching[m] for m in modules}
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-        if prefixes is not None and not path.name.startswith(prefixes):
+        if names is not None and path.name not in names:
             continue
-        originals = {c.get("id"): c["source"] for c in release.read_notebook(path)["cells"]
-                     if c["cell_type"] == "code" and release.find_regions(c["source"])}
+        originals = {c.get("id"): c["source"] for c in read_notebook(path)["cells"]
+                     if c["cell_type"] == "code" and find_regions(c["source"])}
         if not originals:
             continue
         target = kit / "notebooks" / path.name
-        nb = release.read_notebook(target)
+        nb = read_notebook(target)
         todo = [c for c in nb["cells"] if c.get("id") in originals and "write this (see" in c["source"]]
         for cell in todo:
-            cell["source"] = release.fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+            cell["source"] = fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
         if todo:
-            release.write_notebook(nb, target)
+            write_notebook(nb, target)
 
 
 def write_module(kit: Path, module: str, replacements: dict[str, str] | None = None) -> None:
     """mlp_core/<module>.py of ``kit`` as the solution fills it in, with ``replacements`` (function -> body)."""
     original = (REPO / "mlp_core" / f"{module}.py").read_text()
-    released = release.strip_solutions(original, f"{module}.py", "nb")[0]
+    released = strip_solutions(original, f"{module}.py", "nb")[0]
     (kit / "mlp_core" / f"{module}.py").write_text(
-        release.fill_in_solutions(released, original, f"{module}.py", replacements=replacements))
+        fill_in_solutions(released, original, f"{module}.py", replacements=replacements))
 
 
 def completed_kit(release_dir: Path, dest: Path, *, modules: tuple[str, ...] | None = None) -> Path:
@@ -208,7 +210,7 @@ def completed_kit(release_dir: Path, dest: Path, *, modules: tuple[str, ...] | N
     derivations by hand in the notebooks."""
     shutil.copytree(release_dir, dest)
     for path in sorted((REPO / "mlp_core").glob("*.py")):
-        if release.find_regions(path.read_text()) and (modules is None or path.stem in modules):
+        if find_regions(path.read_text()) and (modules is None or path.stem in modules):
             write_module(dest, path.stem)
     fill_notebook_regions(dest)
     return dest

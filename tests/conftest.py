@@ -96,13 +96,12 @@ def _unwritten_function(exception: BaseException | None, text: str) -> str | Non
         seen.add(id(exception))
         if isinstance(exception, progress.NotWrittenYet):
             return ", ".join(e.function for e in todo if f" {e.function}" in str(exception)) or "a function"
-        if isinstance(exception, NotImplementedError):
-            for e in todo:
-                if str(exception).startswith(f"{e.function}:"):
-                    return e.function
+        match = progress.PLACEHOLDER_MESSAGE.match(str(exception)) if isinstance(exception, NotImplementedError) else None
+        if match and match["function"] in {e.function for e in todo}:
+            return match["function"]
         exception = exception.__cause__ or exception.__context__
     for e in todo:  # a subprocess or a notebook that stopped at the placeholder
-        if f"{e.function}: write this" in text:
+        if progress.placeholder_message(e.function, e.notebook) in text:
             return e.function
     return None
 

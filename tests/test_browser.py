@@ -41,7 +41,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlp_instructor import release
+from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_instructor.release.command import release
+from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
 from ._mistakes import fill_notebook_regions
 from ._mnist import require_mnist
@@ -81,10 +83,10 @@ def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
     every module, also 08-11's own)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
-        if release.find_regions(original) and (modules is None or path.stem in modules):
+        if find_regions(original) and (modules is None or path.stem in modules):
             target = kit / "mlp_core" / path.name
             if "write this (see" in target.read_text():  # not filled in yet
-                target.write_text(release.fill_in_solutions(target.read_text(), original, path.name))
+                target.write_text(fill_in_solutions(target.read_text(), original, path.name))
     fill_notebook_regions(kit, modules)
 
 
@@ -257,7 +259,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser") / "kit"
-    release.release(out)
+    release(out)
     return out
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlp_instructor import release
+from mlp_instructor.release.command import release
 
 from ._mistakes import MISTAKES, REPO, RIGHT_VARIANTS, Mistake, completed_kit, write_module
 from ._mnist import require_mnist
@@ -94,7 +94,7 @@ def kit(tmp_path_factory) -> Path:
     if "MNIST_DIR" not in os.environ:
         os.environ["MNIST_DIR"] = str(require_mnist())  # notebook 04's checks load MNIST
     out = tmp_path_factory.mktemp("mistakes")
-    release.release(out / "release")
+    release(out / "release")
     return completed_kit(out / "release", out / "kit")
 
 

@@ -1,61 +1,55 @@
-"""The student release is built from the BEGIN/END SOLUTION markers: they must be well formed."""
+"""The student release is built from the BEGIN/END SOLUTION markers: every region of the kit is well formed,
+stripped to its placeholder and restored exactly (what the release does, with the release's own functions)."""
 # instructor-only
-# (the student release has no markers left to count, so this file stays out of it)
+# (the student release has no markers left to find, so this file stays out of it)
 
+import ast
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mlp_core"
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+from mlp_core import progress
+from mlp_instructor.notebooks import read_notebook
+from mlp_instructor.release.markers import (fill_in_solutions, find_regions, marker_comments, strip_solutions,
+                                            without_markers)
+
+REPO = Path(__file__).resolve().parents[1]
+MARKED = [p for p in sorted((REPO / "mlp_core").glob("**/*.py")) if marker_comments(p.read_text())]
 
 
-def marker_errors(lines: list[str]) -> list[str]:
-    """Problems with the markers in one file's lines: unbalanced, nested, mis-indented, empty."""
-    errors, open_at, indent = [], None, None
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped == BEGIN:
-            if open_at is not None:
-                errors.append(f"line {number}: BEGIN inside the region opened at line {open_at}")
-            open_at, indent = number, line[: len(line) - len(line.lstrip())]
-        elif stripped == END:
-            if open_at is None:
-                errors.append(f"line {number}: END without BEGIN")
-            else:
-                if line[: len(line) - len(line.lstrip())] != indent:
-                    errors.append(f"line {number}: END indented differently from BEGIN at line {open_at}")
-                if number == open_at + 1:
-                    errors.append(f"line {number}: empty region")
-            open_at = None
-        elif ("BEGIN SOLUTION" in line or "END SOLUTION" in line) and stripped not in (BEGIN, END):
-            errors.append(f"line {number}: malformed marker {stripped!r}")
-    if open_at is not None:
-        errors.append(f"line {open_at}: BEGIN never closed")
-    return errors
+def test_the_kit_has_solution_regions_to_release():
+    assert {p.name for p in MARKED} >= {"layers.py", "activations.py", "losses.py", "network.py", "optim.py",
+                                        "training.py"}
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
-def test_markers_are_balanced_and_never_nested(path):
-    assert marker_errors(path.read_text().splitlines()) == []
+@pytest.mark.parametrize("path", MARKED, ids=lambda p: p.name)
+def test_each_region_is_stripped_to_its_placeholder_and_restored_exactly(path, tmp_path):
+    """Every region sits in a function; the stripped module parses, keeps no marker and no line of an answer,
+    and its placeholders are what the student's progress report reads as "to write"; filling the answers
+    back in gives the module exactly, minus the markers."""
+    source = path.read_text()
+    regions = find_regions(source, path.name)  # raises, naming the line, on a malformed marker
+    assert all(r.function for r in regions), [r.begin for r in regions if not r.function]
+    stripped, removed = strip_solutions(source, path.name, "notebooks/NN_the_notebook.ipynb")
+    assert removed == regions
+    ast.parse(stripped)
+    assert marker_comments(stripped) == []
+    answer_lines = {line.strip() for r in regions for line in r.body(source.splitlines())}
+    kept_lines = {line.strip() for line in stripped.splitlines()}
+    outside = {line.strip() for n, line in enumerate(source.splitlines(), 1)
+               if not any(r.begin <= n <= r.end for r in regions)}
+    assert not (answer_lines - outside) & kept_lines  # an answer line survives only where the module has it anyway
+    student = tmp_path / path.name
+    student.write_text(stripped)
+    assert [progress.is_written(student, r.function) for r in regions] == [False] * len(regions)
+    filled = fill_in_solutions(stripped, source, path.name)
+    assert filled == without_markers(source)
+    student.write_text(filled)
+    assert all(progress.is_written(student, r.function) for r in regions)
 
 
-def test_the_checker_catches_bad_markers():
-    assert marker_errors(["    # BEGIN SOLUTION", "    # BEGIN SOLUTION", "x", "    # END SOLUTION"])
-    assert marker_errors(["# END SOLUTION"])
-    assert marker_errors(["# BEGIN SOLUTION", "x"])
-    assert marker_errors(["  # BEGIN SOLUTION", "x", "# END SOLUTION"])
-    assert marker_errors(["# BEGIN SOLUTION", "# END SOLUTION"])
-    assert marker_errors(["# BEGIN SOLUTION", "x", "# END SOLUTION"]) == []
-
-
-def test_every_component_a_student_writes_is_marked():
-    marked = {p.name: p.read_text().count(BEGIN) for p in PACKAGE.glob("*.py")}
-    # Linear forward/backward; 3 activations x 2; 3 losses x 2; Sequential forward/backward; SGD step;
-    # evaluate, train_epoch, early stopping
-    assert marked["layers.py"] == 2
-    assert marked["activations.py"] == 6
-    assert marked["losses.py"] == 6
-    assert marked["optim.py"] == 1
-    assert marked["network.py"] == 2
-    assert marked["training.py"] == 3
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_solution_regions_in_notebook_cells_are_well_formed(path):
+    for cell in read_notebook(path)["cells"]:
+        if cell["cell_type"] == "code":
+            find_regions(cell["source"], f"{path.name} (cell {cell.get('id', '?')})")

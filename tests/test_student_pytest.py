@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from mlp_core import progress
-from mlp_instructor import release
+from mlp_instructor.release.command import release
 
 from ._mistakes import completed_kit
 from ._mnist import require_mnist
@@ -31,7 +31,7 @@ def mnist_env(monkeypatch):
 
 
 def test_a_kit_done_up_to_notebook_04_has_no_failure_and_says_what_is_left(tmp_path, mnist_env):
-    release.release(tmp_path / "release")
+    release(tmp_path / "release")
     kit = completed_kit(tmp_path / "release", tmp_path / "kit",
                         modules=("layers", "activations", "losses", "network", "optim"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}

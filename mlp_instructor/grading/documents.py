@@ -56,14 +56,17 @@ class Verbatim:
 Block = Heading | Para | Table | Items | Verbatim
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_MD_LINE_START = re.compile(r"^([#+\->=]|\d+[.)])")
+#: What would start a heading, a list, a quote or a rule at the start of a line: escaped there.
+_MD_LINE_START = re.compile(r"^([#+\->=])")
+_MD_LINE_START_NUMBER = re.compile(r"^(\d+)([.)])")  # "1." or "1)": an ordered list, unless its "." is escaped
 
 
 def md_inline(text: str) -> str:
     """Plain text safe inside a Markdown line: HTML-escaped, punctuation escaped, one line."""
     text = " ".join(printable(str(text)).split())
     text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-    return _MD_LINE_START.sub(r"\\\1", text)
+    text = _MD_LINE_START.sub(r"\\\1", text)
+    return _MD_LINE_START_NUMBER.sub(r"\1\\\2", text)
 
 
 def to_markdown(blocks: list[Block]) -> str:

@@ -1,0 +1,288 @@
+"""The judge: grades one submission at a time against the rubric and the hidden checks.
+
+A :class:`Grader` is set up once per grading run: it reads the rubric, makes
+sure the sandbox works (or that ``--no-sandbox`` was asked for), loads the
+end-to-end check's MNIST subset, builds the checks and refuses to start if
+they are unsound (:func:`~mlp_instructor.hidden_checks.verdicts.self_test`)
+or the rubric does not cover each exactly once. Then :meth:`Grader.grade`
+takes one submission: unpack it as data, copy out its code, run every check
+in a sandbox on that copy (a new sandbox after any failure that ends the
+worker), judge each reply against the solution's outputs, and score.
+
+The inputs of each check are drawn from a seed that mixes the grader's
+fingerprint and the submission's content hash: every student meets other
+numbers, and a regrade of an unchanged submission meets the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mlp_core.data import DataError
+from mlp_instructor import repo_root
+from mlp_instructor.hidden_checks.catalogue import build_checks
+from mlp_instructor.hidden_checks.end_to_end import SUBSET_SEED, SUBSET_TEST, SUBSET_TRAIN, TRAINING, load_subset
+from mlp_instructor.hidden_checks.verdicts import reference_outputs, self_test, split_secrets, verdict
+from mlp_instructor.notebooks import collect_answers, questions_of
+from mlp_instructor.sandbox.bwrap import SandboxError, bwrap_path, check_bwrap
+from mlp_instructor.sandbox.limits import Cgroup, Limits
+from mlp_instructor.sandbox.process import Sandbox, WorkerFailure, kill_all_sandboxes
+
+from . import GradingError
+from .results import UNPROTECTED, CheckResult, SubmissionResult
+from .rubric import DEFAULT_RUBRIC, load_rubric
+from .submissions import SubmissionError, content_hash, find_kits, printable, take_kit, unpack_zip
+
+#: The instructor's code a result depends on (relative to mlp_instructor/; a folder: its modules).
+JUDGING_CODE: tuple[str, ...] = ("grading", "hidden_checks", "sandbox", "worker.py", "notebooks.py")
+
+
+class Interrupted(Exception):
+    """Grading was stopped (Ctrl-C or SIGTERM) before this submission was finished."""
+
+
+class Grader:
+    """Grades submissions against one rubric and the hidden checks, each in a sandbox.
+
+    Args:
+        rubric: a rubric file (default ``mlp_instructor/rubric.toml``).
+        data_dir: the MNIST folder for the end-to-end check (default: as
+            ``mlp_core.data`` finds it, e.g. ``$MNIST_DIR``).
+        submission_timeout, memory_mb: override the rubric's limits.
+        sandbox: False runs the code without a sandbox (``--no-sandbox``):
+            grades are then not protected, and every result says so.
+        source_dir: the instructor's repository (the notebooks' questions).
+    """
+
+    def __init__(self, *, rubric: Path | None = None, data_dir: Path | None = None,
+                 submission_timeout: float | None = None, memory_mb: int | None = None,
+                 sandbox: bool = True, source_dir: Path | None = None):
+        self.source_dir = Path(source_dir) if source_dir else repo_root()
+        self.rubric_path = Path(rubric) if rubric else DEFAULT_RUBRIC
+        self.rubric = load_rubric(self.rubric_path)
+        self.timeout = float(submission_timeout or self.rubric.submission_timeout)
+        self.limits = Limits(memory_mb=memory_mb or self.rubric.memory_mb, processes=self.rubric.processes,
+                             disk_mb=self.rubric.disk_mb, cpu_seconds=self.timeout)
+        self.sandboxed = sandbox
+        self.bwrap = bwrap_path() if sandbox else None
+        if sandbox:
+            if self.bwrap is None:
+                raise GradingError(
+                    "bwrap (Bubblewrap) is not installed, and grading runs every submission in its sandbox. "
+                    "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox to grade "
+                    "WITHOUT protection (only for code you trust: any submission could then change any grade)"
+                )
+            try:
+                check_bwrap(self.bwrap)
+            except SandboxError as exc:
+                raise GradingError(str(exc)) from None
+        self.cgroups = Cgroup.available() if sandbox else None
+        try:
+            self.data = load_subset(data_dir)
+        except DataError as exc:
+            raise GradingError(f"the end-to-end check needs MNIST: {exc}") from None
+        self.checks = build_checks(self.data)
+        self.descriptions = {c.name: c.what for c in self.checks}
+        self.rubric.check_covers([c.name for c in self.checks])
+        problems = self_test(self.checks)
+        if problems:
+            raise GradingError("the hidden checks are unsound: " + "; ".join(problems))
+        self.fingerprint = self._fingerprint()
+        self.questions = questions_of(self.source_dir / "notebooks")
+        self.kit_modules = sorted(p.name for p in (self.source_dir / "mlp_core").glob("*.py"))
+        self.workspace = Path(tempfile.mkdtemp(prefix="mlp-grading-"))
+        self.stopping = threading.Event()
+        self._slots = list(range(64))
+        self._slots_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.stopping.set()
+        kill_all_sandboxes()
+        if self.cgroups:
+            Cgroup.remove_parents()
+        shutil.rmtree(self.workspace, ignore_errors=True)
+
+    def __enter__(self) -> "Grader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _fingerprint(self) -> str:
+        """A hash of everything a result depends on besides the submission: a rerun keeps results only if it matches.
+
+        The rubric, the code of the judge, the checks, the sandbox and the
+        worker (every module of :data:`JUDGING_CODE`), the end-to-end check's
+        data and settings, the limits, and whether the code was sandboxed.
+        """
+        digest = hashlib.sha256()
+        package = Path(__file__).resolve().parents[1]
+        files = sorted(p for entry in JUDGING_CODE for p in
+                       ([package / entry] if entry.endswith(".py") else (package / entry).glob("*.py")))
+        for path in [self.rubric_path, *files]:
+            name = path.relative_to(package).as_posix() if path.is_relative_to(package) else path.name
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(f"{self.timeout}/{self.limits}/{SUBSET_TRAIN}/{SUBSET_TEST}/{SUBSET_SEED}/"
+                      f"{json.dumps(TRAINING, sort_keys=True)}/{self.sandboxed}".encode())
+        return digest.hexdigest()
+
+    # -- one submission -------------------------------------------------------
+
+    def grade(self, student: str, path: Path, digest: str | None = None, problem: str = "") -> SubmissionResult:
+        """Grade one submission (a folder or a zip). Raises Interrupted when grading is being stopped."""
+        start = time.monotonic()
+        result = SubmissionResult(student, digest or content_hash(path), sandboxed=self.sandboxed)
+        if not self.sandboxed:
+            result.notes.append(UNPROTECTED)
+        base = Path(tempfile.mkdtemp(prefix="run-", dir=self.workspace))
+        try:
+            if problem:
+                self._not_run(result, problem)
+            else:
+                self._grade_into(result, path, base)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        if self.stopping.is_set():
+            raise Interrupted(student)
+        self._score(result)
+        result.seconds = round(time.monotonic() - start, 2)
+        return result
+
+    def _grade_into(self, result: SubmissionResult, path: Path, base: Path) -> None:
+        if path.is_file():
+            unpacked = base / "unpacked"
+            unpacked.mkdir()
+            try:
+                skipped = unpack_zip(path, unpacked)
+            except SubmissionError as exc:
+                return self._not_run(result, f"{printable(path.name)}: {exc}")
+            if skipped:
+                result.notes.append(f"left out of the zip ({len(skipped)}): " + "; ".join(skipped[:20])
+                                    + (" ..." if len(skipped) > 20 else ""))
+            path = unpacked
+        kits = find_kits(path)
+        if not kits:
+            return self._not_run(result, "no mlp_core package (mlp_core/__init__.py) in the submission")
+        if len(kits) > 1:
+            where = ", ".join(printable(k.relative_to(path).as_posix()) + "/" for k in kits[:5])
+            return self._not_run(result, f"the submission holds {len(kits)} copies of the kit ({where}): send one")
+        root = kits[0]
+        if root != path:
+            result.notes.append(f"graded the kit in the folder {printable(root.relative_to(path).as_posix())}/")
+        copy = base / "copy"
+        try:
+            report = take_kit(root, copy)
+        except SubmissionError as exc:
+            return self._not_run(result, str(exc))
+        if report.skipped:
+            result.notes.append(f"left out (never followed or copied) ({len(report.skipped)}): "
+                                + "; ".join(report.skipped[:20]))
+        missing = [m for m in self.kit_modules if not (copy / "mlp_core" / m).is_file()]
+        if missing:
+            result.notes.append("missing from mlp_core (the released kit has them): " + ", ".join(missing))
+        result.answers, notes = collect_answers(copy / "notebooks")
+        result.notes.extend(notes)
+        if not (copy / "mlp_core" / "__init__.py").is_file():
+            return self._not_run(result, "mlp_core/__init__.py is not a regular file of the submission")
+        self._run_checks(result, copy)
+
+    def _take_slot(self) -> int:
+        with self._slots_lock:
+            return self._slots.pop(0)
+
+    def _give_slot(self, slot: int) -> None:
+        with self._slots_lock:
+            self._slots.append(slot)
+
+    def _run_checks(self, result: SubmissionResult, copy: Path) -> None:
+        """Every check, in sandboxes on ``copy`` (a new one after a failure that ends the worker)."""
+        seed = int(hashlib.sha256(f"{self.fingerprint}/{result.hash}".encode()).hexdigest()[:16], 16)
+        if (copy / "notebooks").exists():
+            shutil.rmtree(copy / "notebooks")  # only the code enters the sandbox
+        deadline = time.monotonic() + self.timeout
+        slot = self._take_slot()
+        cgroup = Cgroup.create(f"{os.getpid()}-{slot}-{time.monotonic_ns()}", self.limits) if self.cgroups else None
+        if self.cgroups and cgroup is None:
+            result.notes.append("cgroups could not be set up for this submission: limits per process only")
+        box: Sandbox | None = None
+        import_failure = ""
+        outcomes: list[CheckResult] = []
+        try:
+            for index, check in enumerate(self.checks):
+                if self.stopping.is_set():
+                    return
+                left = deadline - time.monotonic()
+                if import_failure or left <= 0:
+                    reason = import_failure or f"not run: the submission's time limit of {self.timeout:g} s ran out"
+                    outcomes.append(CheckResult(check.name, False, reason))
+                    continue
+                if box is None:
+                    box = Sandbox(copy, slot=slot, limits=self.limits, cgroup=cgroup, sandboxed=self.sandboxed,
+                                  bwrap=self.bwrap)
+                    try:
+                        hello = box.hello(min(left, self.rubric.default_timeout), self.timeout)
+                    except WorkerFailure as exc:
+                        hello = {"ok": False, "error": f"the sandbox did not start ({exc.reason})"}
+                    if not hello.get("ok"):
+                        where = str(hello.get("where") or "")[:200]
+                        import_failure = (f"mlp_core does not import: {str(hello.get('error', ''))[:400]}"
+                                          + (f" [{where}]" if where else ""))
+                        box.close()
+                        box = None
+                        outcomes.append(CheckResult(check.name, False, import_failure))
+                        continue
+                    left = deadline - time.monotonic()
+                request = check.build(np.random.default_rng([seed, index]))
+                sent, secrets = split_secrets(check, request)
+                expected, _ = reference_outputs(check, request)
+                limit = min(self.rubric.timeout_of(check), left)
+                try:
+                    header, outputs = box.call(check.op, *sent, timeout=limit, cpu_budget=self.timeout)
+                    message = verdict(check, sent, header, outputs, expected, secrets)
+                except WorkerFailure as exc:
+                    message = exc.reason
+                    if exc.reason.startswith("timed out"):
+                        message = f"timed out: no answer within {limit:g} s (an infinite loop, or far too slow)"
+                    if exc.fatal:
+                        box.close()
+                        box = None
+                outcomes.append(CheckResult(check.name, not message, message))
+        finally:
+            if box is not None:
+                box.close()
+            if cgroup is not None:
+                cgroup.remove()
+            self._give_slot(slot)
+        result.checks = outcomes
+
+    def _not_run(self, result: SubmissionResult, reason: str) -> None:
+        result.status = reason
+        result.checks = [CheckResult(c.name, False, f"not run: {reason}") for c in self.checks]
+
+    def _score(self, result: SubmissionResult) -> None:
+        by_item: dict[str, list[CheckResult]] = {item.id: [] for item in self.rubric.items}
+        for outcome in result.checks:
+            by_item[self.rubric.item_of(outcome.check).id].append(outcome)
+        result.scores = {
+            item.id: self.rubric.score(item, sum(c.passed for c in by_item[item.id]), len(by_item[item.id]))
+            for item in self.rubric.items
+        }
+        result.total = round(sum(result.scores.values()), 2)
+
+    def failed(self, student: str, digest: str, reason: str) -> SubmissionResult:
+        """The result of a submission that could not be graded at all: every check fails with ``reason``."""
+        result = SubmissionResult(student, digest, sandboxed=self.sandboxed, status=reason)
+        self._not_run(result, reason)
+        self._score(result)
+        return result

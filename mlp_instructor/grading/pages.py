@@ -1,0 +1,102 @@
+"""The pages a grading run writes: one feedback page per student, one answer page per written question.
+
+Each page is built once as a list of blocks (:mod:`.documents`) and written
+as Markdown and as HTML from that one structure, so both say the same and
+both escape the student's text alike. A feedback page gives the total, the
+points per rubric item, notes on what was left out, a summary of what went
+wrong, then every check passed or failed with its reason: never the hidden
+inputs or the expected values. An answer page puts one written question,
+its model answer and every student's answer side by side, verbatim, for
+grading by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mlp_core.atomic import atomic_write_text
+from mlp_instructor.notebooks import Question
+
+from .documents import Block, Heading, Items, Para, Table, Verbatim, to_html, to_markdown
+from .gradebook import points_text
+from .results import UNPROTECTED, SubmissionResult
+from .rubric import Rubric
+
+
+def failure_summary(result: SubmissionResult) -> list[tuple[str, int]]:
+    """Distinct reasons checks failed (without the code location), most frequent first."""
+    counts: dict[str, int] = {}
+    for outcome in result.checks:
+        if not outcome.passed:
+            reason = re.sub(r" \[mlp_core/[^\]]*\]$", "", outcome.message)
+            counts[reason] = counts.get(reason, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])
+
+
+def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict[str, str]) -> list[Block]:
+    """A student's feedback: scores per item, notes, then every check with the reason it failed.
+
+    ``descriptions``: what each check computed (check name -> the text the
+    student reads), never with which numbers.
+    """
+    blocks: list[Block] = [Heading(1, f"Feedback for {result.student}"),
+                           Para(f"Total: {points_text(result.total)} / {points_text(rubric.max_points)}", strong=True)]
+    if not result.sandboxed:
+        blocks.append(Para(UNPROTECTED, strong=True))
+    if result.status != "graded":
+        blocks.append(Para(f"Not graded: {result.status}.", strong=True))
+    by_item = {item.id: [c for c in result.checks if item.matches(c.check)] for item in rubric.items}
+    blocks.append(Table(("Item", "Points", "Checks passed"), tuple(
+        (item.title, f"{points_text(result.scores.get(item.id, 0))} / {points_text(item.points)}",
+         f"{sum(c.passed for c in by_item[item.id])} / {len(by_item[item.id])}") for item in rubric.items)))
+    if result.notes:
+        blocks += [Heading(2, "Notes"), Items(tuple(("", note) for note in result.notes))]
+    problems = failure_summary(result)
+    if problems:
+        blocks += [Heading(2, "What went wrong"), Items(tuple(("", f"{n} check(s): {m}") for m, n in problems))]
+    blocks.append(Heading(2, "Checks"))
+    for item in rubric.items:
+        where = f" (notebook {item.notebook})" if item.notebook else ""
+        earned = f"{points_text(result.scores.get(item.id, 0))} / {points_text(item.points)}"
+        blocks.append(Heading(3, f"{item.title}{where}: {earned}"))
+        blocks.append(Items(tuple(
+            ("PASS", descriptions.get(c.check, c.check)) if c.passed
+            else ("FAIL", f"{descriptions.get(c.check, c.check)}: {c.message}")
+            for c in by_item[item.id])))
+    return blocks
+
+
+def answer_blocks(question: Question, results: list[SubmissionResult]) -> list[Block]:
+    """One question: the question, the model answer, then every student's answer verbatim."""
+    answers = [(r.student, r.answers.get(question.key)) for r in results]
+    blocks: list[Block] = [Heading(1, question.key), Para(f"From notebooks/{question.notebook}."),
+                           Heading(2, "Question"), Verbatim(question.text.strip()),
+                           Heading(2, "Model answer"), Verbatim(question.model_answer.strip()),
+                           Heading(2, f"Answers ({sum(bool(a) for _, a in answers)} of {len(answers)} students answered)")]
+    for student, text in answers:
+        blocks.append(Heading(3, student))
+        if text is None:
+            blocks.append(Para("(no answer cell found)"))
+        elif not text:
+            blocks.append(Para("(left blank)"))
+        else:
+            blocks.append(Verbatim(text))
+    return blocks
+
+
+def write_feedback(out_dir: Path, result: SubmissionResult, rubric: Rubric, descriptions: dict[str, str]) -> None:
+    """Write ``feedback/<name>.md`` and ``.html`` of one student (atomically) under ``out_dir``."""
+    blocks = feedback_blocks(result, rubric, descriptions)
+    stem = result.feedback_name
+    atomic_write_text(out_dir / "feedback" / f"{stem}.md", to_markdown(blocks))
+    atomic_write_text(out_dir / "feedback" / f"{stem}.html", to_html(blocks, f"Feedback for {result.student}"))
+
+
+def write_answer_pages(out_dir: Path, questions: dict[str, Question], results: list[SubmissionResult]) -> None:
+    """Write ``answers/<notebook>-Q<k>.md`` and ``.html`` under ``out_dir``: each question with every answer."""
+    for question in questions.values():
+        blocks = answer_blocks(question, results)
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", question.key.replace("/", "-"))
+        atomic_write_text(out_dir / "answers" / f"{stem}.md", to_markdown(blocks))
+        atomic_write_text(out_dir / "answers" / f"{stem}.html", to_html(blocks, question.key))
