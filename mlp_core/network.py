@@ -22,15 +22,16 @@ OUTPUT_ACTIVATIONS: tuple[str, ...] = ("none", "same", *ACTIVATIONS)
 
 
 class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse (backpropagation).
+    """Layers applied in order, and backpropagation through them.
 
-    With layers f_1, ..., f_L and h_0 = x:
+    With layers f_1, ..., f_L and h_0 = x, forward computes h_l = f_l(h_{l-1})
+    for l = 1..L and returns h_L; backward receives G_L = dE/dh_L, returns
+    G_0 = dE/dx and fills every layer's parameter gradients on the way.
 
-        forward:  h_l = f_l(h_{l-1}) for l = 1..L; the output is h_L
-        backward: given G_L = dE/dh_L, each layer maps G_l = dE/dh_l to
-                  G_{l-1} = dE/dh_{l-1} (the chain rule, one layer at a time),
-                  for l = L..1, filling its parameters' ``.grad`` on the way;
-                  the result is G_0 = dE/dx
+    Derivation:
+        the chain rule, one layer at a time: each layer's backward maps
+        G_l = dE/dh_l to G_{l-1} = dE/dh_{l-1}, for l = L..1 (the layers in
+        reverse order, each given what the one after it returned).
 
     Shapes: x (N, D_0), h_l (N, D_l), G_l the shape of h_l. Each layer keeps
     in its own cache what its backward needs, so ``backward`` must follow the
@@ -51,9 +52,9 @@ class Sequential(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """grad_output = dE/dh_L: (N, D_L) -> dE/dx: (N, D_0), or None.
 
-        The layers in reverse order, each given the gradient its successor
-        returned. The result is what the first layer returns: None when it
-        skips the input gradient (``compute_input_grad=False``).
+        Fills the parameter gradients of every layer. The result is what the
+        first layer's backward returns: None when it skips the input gradient
+        (``compute_input_grad=False``).
         """
         # BEGIN SOLUTION
         grad = grad_output

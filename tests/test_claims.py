@@ -21,9 +21,7 @@ from . import claims_exceptions as exceptions
 
 #: Notebooks another engineer is fixing at the time of writing (issue 20, cases 1, 3, 4, 6, 11 and 12, and the other
 #: sentences this test flags in them). Strict: once a notebook passes, its entry fails the run until it is removed.
-BEING_FIXED = {name: "notebooks 00-05: issue 20's fixes there are another branch's" for name in (
-    "00_setup_and_data.ipynb", "01_linear_layer.ipynb", "02_activations.ipynb", "03_losses.ipynb",
-    "04_network_and_optimizer.ipynb", "05_training_and_early_stopping.ipynb")}
+BEING_FIXED: dict[str, str] = {}  # notebooks 00-05 pass since the engine branch fixed issue 20's cases there
 
 
 @pytest.mark.parametrize("document", [
