@@ -207,10 +207,10 @@ def write_module(kit: Path, module: str, replacements: dict[str, str] | None = N
 
 def completed_kit(release_dir: Path, dest: Path, *, modules: tuple[str, ...] | None = None) -> Path:
     """A copy of a release with the answers filled in: the mlp_core modules named (default all), and the
-    derivations by hand in the notebooks."""
+    exercises in the notebooks that teach them (the derivations by hand of 01-03; with all, 08-11's too)."""
     shutil.copytree(release_dir, dest)
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         if find_regions(path.read_text()) and (modules is None or path.stem in modules):
             write_module(dest, path.stem)
-    fill_notebook_regions(dest)
+    fill_notebook_regions(dest, modules)
     return dest
