@@ -81,9 +81,11 @@ class Grader:
         if sandbox and self.backend is None:
             if self.bwrap is None:
                 raise GradingError(
-                    "bwrap (Bubblewrap) is not installed, and grading runs every submission in its sandbox. "
-                    "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox to grade "
-                    "WITHOUT protection (only for code you trust: any submission could then change any grade)"
+                    "bwrap (Bubblewrap) is not installed, and grading runs every submission in its sandbox "
+                    "(Linux only). Ways out: install it (Debian/Ubuntu: apt-get install bubblewrap); on macOS "
+                    "or Windows, grade in a Linux VM or container that has bwrap; grade on Gradescope instead "
+                    "(python -m mlp_core gradescope autograder.zip writes its autograder); or pass --no-sandbox "
+                    "to grade WITHOUT protection, only code you trust (any submission could then change any grade)"
                 )
             try:
                 check_bwrap(self.bwrap)
