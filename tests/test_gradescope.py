@@ -136,11 +136,13 @@ def sandbox_uid_processes() -> list[str]:
     alive = []
     for pid in os.listdir("/proc"):
         try:
-            with open(f"/proc/{pid}/status") as f:
-                uids = next(line for line in f if line.startswith("Uid:")).split()[1:4]
-        except (OSError, StopIteration, NotADirectoryError):
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if ":" in line)
+        except (OSError, NotADirectoryError):
             continue
-        if any(UID_BASE <= int(u) < UID_BASE + RUNS * SLOTS for u in uids):
+        uids = status.get("Uid", "").split()[:3]
+        if any(UID_BASE <= int(u) < UID_BASE + RUNS * SLOTS for u in uids) and \
+                not status.get("State", "").strip().startswith("Z"):  # a zombie is dead already
             alive.append(f"{pid} (uids {' '.join(uids)})")
     return alive
 

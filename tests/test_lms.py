@@ -23,7 +23,7 @@ import pytest
 
 from mlp_instructor.grading import GradingError
 from mlp_instructor.grading.command import grade
-from mlp_instructor.grading.lms import CANVAS_COLUMNS, write_lms
+from mlp_instructor.grading.lms import write_lms
 from mlp_instructor.grading.results import SubmissionResult
 from mlp_instructor.grading.roster import read_roster
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
