@@ -1,4 +1,4 @@
-"""The instructor's commands of ``python -m mlp_core``: ``release`` and ``grade``.
+"""The instructor's commands of ``python -m mlp_core``: ``release``, ``grade`` and ``gradescope``.
 
 The instructor's ``pyproject.toml`` registers :func:`add_parsers` in the
 ``mlp.commands`` entry-point group, which :mod:`mlp_lab.cli` reads; a release's
@@ -8,6 +8,7 @@ commands nor this package.
 
 from __future__ import annotations
 
+from mlp_instructor.gradescope import autograder as gradescope_command
 from mlp_instructor.grading import command as grade_command
 from mlp_instructor.release import command as release_command
 
@@ -15,3 +16,4 @@ from mlp_instructor.release import command as release_command
 def add_parsers(subparsers) -> None:
     release_command.add_parser(subparsers)
     grade_command.add_parser(subparsers)
+    gradescope_command.add_parser(subparsers)

@@ -64,7 +64,7 @@ EXEMPT_PATTERNS: list[tuple[str, str]] = [
     (r"(?<![\d.])\d+\s*/\s*\d+\b(?!\.\d)", "a ratio of integers (a formula: 1/4, 1/10)"),
     (r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*[-–]\s*\d{1,2}:\d{2})?", "a time of day"),
     (r"\b(?:Python|numpy|NumPy|PyTorch|torch|matplotlib|tqdm|IPython|Linux|Debian|JupyterLab|ipywidgets|"
-     r"dask|setuptools|nbval|Playwright|cgroup|version)\s+v?\d+(?:\.\d+)*\+?\w*", "a version"),
+     r"dask|setuptools|nbval|Playwright|cgroup|Ubuntu|version)\s+v?\d+(?:\.\d+)*\+?\w*", "a version"),
     (r"\b\d+(?:-\d+){2,}\b", "an architecture (784-256-10)"),
     (r"(?i)\b(?:notebooks?|sections?|questions?|cells?|steps?|issue|item|case)"
      r"\s*#?\d+(?:\s*(?:[-–,]|and|or|to)\s*\d+)*", "a notebook, section, question or epoch index"),

@@ -1,6 +1,7 @@
 """The autograder: grade a class's submissions of the kit from the command line.
 
     python -m mlp_core grade SUBMISSIONS_DIR --out GRADEBOOK_DIR [--force] [--jobs N] [--no-sandbox]
+                             [--roster ROSTER.csv [--missing zero] [--assignment NAME] [--lms-feedback]]
 
 SUBMISSIONS_DIR holds one folder or ``.zip`` per student, each a filled-in
 copy of the released kit (the student's id is the folder or zip name).
@@ -35,8 +36,11 @@ failed with the reason; ``<name>`` is a safe, unique form of the student id),
 every student's answer) and ``.grading-state.json`` (:mod:`.results`: what
 was graded, by content hash: a rerun, also after Ctrl-C, grades only new or
 changed submissions; ``--force`` regrades all; a change of the rubric, the
-checks, the grader or the limits regrades everything). :mod:`.command` runs a
-class through all of it, in parallel, and is the command line.
+checks, the grader or the limits regrades everything). With ``--roster``
+(:mod:`.roster`), ``lms/`` holds the grades for Canvas's and Moodle's
+gradebook imports (:mod:`.lms`). :mod:`.command` runs a class through all of
+it, in parallel, and is the command line. Gradescope grades one submission
+per container with the same judge: :mod:`mlp_instructor.gradescope`.
 """
 
 

@@ -28,8 +28,10 @@ from mlp_lab.argtypes import positive_int
 from . import GradingError
 from .gradebook import points_text, write_gradebook
 from .judge import Grader, Interrupted
+from .lms import DEFAULT_ASSIGNMENT, MISSING, LmsReport, write_lms
 from .pages import write_answer_pages, write_feedback
 from .results import UNPROTECTED, SubmissionResult, previous_results, read_state, write_state
+from .roster import read_roster
 from .submissions import Submission, content_hash, discover_submissions, printable
 
 
@@ -44,6 +46,7 @@ class GradeReport:
     max_points: float
     sandboxed: bool = True
     interrupted: bool = False
+    lms: LmsReport | None = None  # with --roster: the LMS files written
 
     def summary(self) -> str:
         mean = sum(r.total for r in self.results) / len(self.results) if self.results else 0.0
@@ -55,6 +58,8 @@ class GradeReport:
             lines.append(f"  {printable(r.student):<24} {points_text(r.total):>7}{flag}")
         lines.append(f"gradebook: {self.out_dir / 'gradebook.csv'}; feedback: {self.out_dir / 'feedback'}; "
                      f"written answers: {self.out_dir / 'answers'}")
+        if self.lms is not None:
+            lines += self.lms.lines()
         return "\n".join(lines)
 
 
@@ -78,6 +83,10 @@ def grade(
     memory_mb: int | None = None,
     sandbox: bool = True,
     source_dir: str | Path | None = None,
+    roster: str | Path | None = None,
+    missing: str = "blank",
+    assignment: str = DEFAULT_ASSIGNMENT,
+    lms_feedback: bool = False,
     log: Callable[[str], None] = print,
 ) -> GradeReport:
     """Grade every submission in ``submissions_dir``; write the gradebook, feedback and answer pages.
@@ -87,8 +96,17 @@ def grade(
     finished and re-raises KeyboardInterrupt; a rerun resumes. Submissions
     whose content hash matches the last run (same grader, rubric, checks and
     limits) keep their result unless ``force``.
+
+    ``roster``: the class roster (:mod:`.roster`, checked before anything is
+    written); the LMS files (:mod:`.lms`) are written from the results, a
+    roster student without a submission getting a blank or 0 (``missing``).
     """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
+    if missing not in MISSING:
+        raise GradingError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
+    if roster is None and (missing != "blank" or assignment != DEFAULT_ASSIGNMENT or lms_feedback):
+        raise GradingError("--missing, --assignment and --lms-feedback are for the LMS files: give --roster ROSTER.csv")
+    class_roster = read_roster(roster, file_ids=lms_feedback) if roster is not None else None
     if not submissions_dir.is_dir():
         raise GradingError(f"submissions folder {submissions_dir} does not exist")
     submissions = discover_submissions(submissions_dir)
@@ -110,7 +128,11 @@ def grade(
             elif grader.cgroups is None:
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
-            return _grade_all(grader, submissions, out_dir, state, force, jobs, log)
+            report = _grade_all(grader, submissions, out_dir, state, force, jobs, log)
+            if class_roster is not None:
+                report.lms = write_lms(out_dir, class_roster, report.results, grader.rubric, assignment=assignment,
+                                       missing=missing, feedback=lms_feedback)
+            return report
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
@@ -208,6 +230,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-sandbox", action="store_true",
                    help="run submissions WITHOUT the sandbox (where bwrap is missing): grades are NOT protected "
                         "against a hostile submission, and the gradebook says so")
+    p.add_argument("--roster", type=Path, default=None, metavar="ROSTER.csv",
+                   help="the class roster (student_id, name, email, lms_id, section): also write lms/canvas.csv and "
+                        "lms/moodle.csv for the LMS's gradebook import")
+    p.add_argument("--missing", choices=MISSING, default="blank",
+                   help="with --roster: what a roster student without a submission gets (default blank: no change)")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, metavar="NAME",
+                   help="with --roster: the LMS assignment's column name (Canvas: 'Title (id)' updates that one, "
+                        f"a bare title creates it; default {DEFAULT_ASSIGNMENT!r})")
+    p.add_argument("--lms-feedback", action="store_true",
+                   help="with --roster: also write lms/feedback/<lms_id>.html and .md for bulk upload")
     p.set_defaults(func=cmd_grade)
 
 
@@ -215,7 +247,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         report = grade(args.submissions, args.out, force=args.force, jobs=args.jobs, rubric=args.rubric,
                        data_dir=args.data_dir, submission_timeout=args.timeout, memory_mb=args.memory,
-                       sandbox=not args.no_sandbox, log=lambda line: print(line, flush=True))
+                       sandbox=not args.no_sandbox, roster=args.roster, missing=args.missing,
+                       assignment=args.assignment, lms_feedback=args.lms_feedback,
+                       log=lambda line: print(line, flush=True))
     except GradingError as exc:
         print(f"python -m mlp_core grade: error: {exc}", file=sys.stderr)
         return 1
@@ -224,4 +258,4 @@ def cmd_grade(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     print(report.summary())
-    return 0
+    return 1 if report.lms is not None and report.lms.not_in_roster else 0

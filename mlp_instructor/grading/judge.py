@@ -61,11 +61,14 @@ class Grader:
         sandbox: False runs the code without a sandbox (``--no-sandbox``):
             grades are then not protected, and every result says so.
         source_dir: the instructor's repository (the notebooks' questions).
+        backend: isolate the code some other way than bwrap (hook: an
+            :class:`~mlp_instructor.sandbox.uid.UidSandboxes`, which Gradescope's
+            ``run_autograder`` uses where bwrap cannot run); None: bwrap.
     """
 
     def __init__(self, *, rubric: Path | None = None, data_dir: Path | None = None,
                  submission_timeout: float | None = None, memory_mb: int | None = None,
-                 sandbox: bool = True, source_dir: Path | None = None):
+                 sandbox: bool = True, source_dir: Path | None = None, backend=None):
         self.source_dir = Path(source_dir) if source_dir else repo_root()
         self.rubric_path = Path(rubric) if rubric else DEFAULT_RUBRIC
         self.rubric = load_rubric(self.rubric_path)
@@ -73,13 +76,16 @@ class Grader:
         self.limits = Limits(memory_mb=memory_mb or self.rubric.memory_mb, processes=self.rubric.processes,
                              disk_mb=self.rubric.disk_mb, cpu_seconds=self.timeout)
         self.sandboxed = sandbox
-        self.bwrap = bwrap_path() if sandbox else None
-        if sandbox:
+        self.backend = backend if sandbox else None
+        self.bwrap = bwrap_path() if sandbox and self.backend is None else None
+        if sandbox and self.backend is None:
             if self.bwrap is None:
                 raise GradingError(
-                    "bwrap (Bubblewrap) is not installed, and grading runs every submission in its sandbox. "
-                    "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass --no-sandbox to grade "
-                    "WITHOUT protection (only for code you trust: any submission could then change any grade)"
+                    "bwrap (Bubblewrap) is not installed, and grading runs every submission in its sandbox "
+                    "(Linux only). Ways out: install it (Debian/Ubuntu: apt-get install bubblewrap); on macOS "
+                    "or Windows, grade in a Linux VM or container that has bwrap; grade on Gradescope instead "
+                    "(python -m mlp_core gradescope autograder.zip writes its autograder); or pass --no-sandbox "
+                    "to grade WITHOUT protection, only code you trust (any submission could then change any grade)"
                 )
             try:
                 check_bwrap(self.bwrap)
@@ -134,7 +140,7 @@ class Grader:
             name = path.relative_to(package).as_posix() if path.is_relative_to(package) else path.name
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
         digest.update(f"{self.timeout}/{self.limits}/{SUBSET_TRAIN}/{SUBSET_TEST}/{SUBSET_SEED}/"
-                      f"{json.dumps(TRAINING, sort_keys=True)}/{self.sandboxed}".encode())
+                      f"{json.dumps(TRAINING, sort_keys=True)}/{self.sandboxed}/{getattr(self.backend, 'name', 'bwrap')}".encode())
         return digest.hexdigest()
 
     # -- one submission -------------------------------------------------------
@@ -229,7 +235,7 @@ class Grader:
                     continue
                 if box is None:
                     box = Sandbox(copy, slot=slot, limits=self.limits, cgroup=cgroup, sandboxed=self.sandboxed,
-                                  bwrap=self.bwrap)
+                                  bwrap=self.bwrap, backend=self.backend)
                     try:
                         hello = box.hello(min(left, self.rubric.default_timeout), self.timeout)
                     except WorkerFailure as exc:

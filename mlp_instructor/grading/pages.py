@@ -20,7 +20,7 @@ from mlp_instructor.notebooks import Question
 
 from .documents import Block, Heading, Items, Para, Table, Verbatim, to_html, to_markdown
 from .gradebook import points_text
-from .results import UNPROTECTED, SubmissionResult
+from .results import UNPROTECTED, SubmissionResult, item_results
 from .rubric import Rubric
 
 
@@ -46,24 +46,21 @@ def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict
         blocks.append(Para(UNPROTECTED, strong=True))
     if result.status != "graded":
         blocks.append(Para(f"Not graded: {result.status}.", strong=True))
-    by_item = {item.id: [c for c in result.checks if item.matches(c.check)] for item in rubric.items}
+    items = item_results(result, rubric, descriptions)
     blocks.append(Table(("Item", "Points", "Checks passed"), tuple(
-        (item.title, f"{points_text(result.scores.get(item.id, 0))} / {points_text(item.points)}",
-         f"{sum(c.passed for c in by_item[item.id])} / {len(by_item[item.id])}") for item in rubric.items)))
+        (item.title, f"{points_text(item.score)} / {points_text(item.max_score)}",
+         f"{item.checks_passed} / {len(item.lines)}") for item in items)))
     if result.notes:
         blocks += [Heading(2, "Notes"), Items(tuple(("", note) for note in result.notes))]
     problems = failure_summary(result)
     if problems:
         blocks += [Heading(2, "What went wrong"), Items(tuple(("", f"{n} check(s): {m}") for m, n in problems))]
     blocks.append(Heading(2, "Checks"))
-    for item in rubric.items:
+    for item in items:
         where = f" (notebook {item.notebook})" if item.notebook else ""
-        earned = f"{points_text(result.scores.get(item.id, 0))} / {points_text(item.points)}"
+        earned = f"{points_text(item.score)} / {points_text(item.max_score)}"
         blocks.append(Heading(3, f"{item.title}{where}: {earned}"))
-        blocks.append(Items(tuple(
-            ("PASS", descriptions.get(c.check, c.check)) if c.passed
-            else ("FAIL", f"{descriptions.get(c.check, c.check)}: {c.message}")
-            for c in by_item[item.id])))
+        blocks.append(Items(tuple(("PASS" if passed else "FAIL", text) for passed, text in item.lines)))
     return blocks
 
 

@@ -2,7 +2,10 @@
 
 A :class:`SubmissionResult` holds everything the gradebook, the feedback and
 the answer pages are written from: each check's outcome, the points per
-rubric item, notes, the written answers. The results of a class are kept in
+rubric item, notes, the written answers. :func:`item_results` reads it per
+rubric item (score, maximum, passed, the line the student reads for each
+check): the feedback page, Gradescope's ``results.json`` and the LMS exports
+are all written from that one view. The results of a class are kept in
 ``GRADEBOOK_DIR/.grading-state.json`` (:data:`STATE_FILE`), rewritten
 atomically after each submission, with the grader's fingerprint (a hash of
 the rubric, the checks, the grader's code and the limits): the next run
@@ -16,11 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from mlp_core.atomic import atomic_write_text
 
 from .documents import file_stem
+
+if TYPE_CHECKING:
+    from .rubric import Rubric
 
 STATE_FILE = ".grading-state.json"
 #: Said wherever a result of ``--no-sandbox`` appears (gradebook, feedback, summary).
@@ -60,6 +66,44 @@ class SubmissionResult:
         d = dict(d)
         d["checks"] = [CheckResult(**c) for c in d.get("checks", [])]
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One rubric item of one submission, as every report of it shows it.
+
+    ``lines``: one ``(passed, text)`` per check of the item, ``text`` being what
+    the check computed (its description) and, when it failed, why
+    (``"<description>: <reason>"``): never the hidden inputs or expected values.
+    """
+
+    id: str
+    title: str
+    notebook: str
+    score: float
+    max_score: float
+    lines: tuple[tuple[bool, str], ...]
+
+    @property
+    def passed(self) -> bool:
+        """Full marks on this item."""
+        return self.score >= self.max_score
+
+    @property
+    def checks_passed(self) -> int:
+        return sum(passed for passed, _ in self.lines)
+
+
+def item_results(result: SubmissionResult, rubric: "Rubric", descriptions: dict[str, str]) -> list[ItemResult]:
+    """The rubric's items for ``result``, in the rubric's order (``descriptions``: check name -> what it computed)."""
+    items = []
+    for item in rubric.items:
+        lines = tuple((c.passed, descriptions.get(c.check, c.check) if c.passed
+                       else f"{descriptions.get(c.check, c.check)}: {c.message}")
+                      for c in result.checks if item.matches(c.check))
+        items.append(ItemResult(item.id, item.title, item.notebook, result.scores.get(item.id, 0.0),
+                                float(item.points), lines))
+    return items
 
 
 def read_state(out_dir: Path, log: Callable[[str], None]) -> dict:

@@ -80,16 +80,22 @@ class Sandbox:
     """A running worker on one submission; :meth:`call` sends one request and waits for its reply."""
 
     def __init__(self, copy: Path, *, slot: int, limits: Limits, cgroup: Cgroup | None, sandboxed: bool,
-                 bwrap: str | None = None):
+                 bwrap: str | None = None, backend=None):
         self.cgroup = cgroup
-        argv = sandbox_command(copy, slot, limits, bwrap) if sandboxed else unsandboxed_command(copy)
+        # Hook: ``backend`` isolates the worker some other way than bwrap (sandbox/uid.py, for containers
+        # without user namespaces): it gives the argv and the folder to start in, and kills what is left.
+        self.backend, self.slot = backend, slot
+        if backend is not None:
+            argv = backend.command(copy, slot, limits)
+        else:
+            argv = sandbox_command(copy, slot, limits, bwrap) if sandboxed else unsandboxed_command(copy)
         spec = {"cgroup_procs": cgroup.procs_files() if cgroup else [], "rlimits": rlimits(limits, cgroup, sandboxed),
                 "argv": argv}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=worker_env(), start_new_session=True, close_fds=True,
-            cwd=str(copy) if not sandboxed else "/",
+            cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
         )
         with _LIVE_LOCK:
             _LIVE.add(self)
@@ -186,6 +192,8 @@ class Sandbox:
             pass
         if self.cgroup is not None:
             self.cgroup.kill_all()
+        if self.backend is not None:
+            self.backend.kill(self.slot)
 
     def close(self) -> None:
         if self.closed:
