@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import json
 import multiprocessing
 import os
 import platform
@@ -39,7 +38,6 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from mlp_core.atomic import atomic_write_text
 from mlp_core.network import Sequential, hidden_sizes_for
 from mlp_core.training import History, Split, TrainingDiverged
 
@@ -48,7 +46,7 @@ from ..records import RunRecord, read_run
 from ..threads import blas_threads_in_environment
 from .cluster import cluster_warnings, connect_to_scheduler, train_on_cluster
 from .grids import Task
-from .provenance import command_line, library_versions, load_average, machine_info, now
+from .provenance import command_line, library_versions, load_average, log_invocation, machine_info, now
 
 #: What a run records instead of raising, by default: divergence and any other error.
 RECORDED: tuple[type[BaseException], ...] = (Exception,)
@@ -124,15 +122,6 @@ def train_task(task: Task, data_dir: str | Path | None = None, grid: str | None 
     Never raises for a failing run: its record says "diverged" or "failed".
     """
     return train_run(task, data_dir=data_dir, measure=measure, grid=grid)[1]
-
-
-def _worker_died(task: Task, grid: str | None, exc: BaseException) -> RunRecord:
-    """The "failed" record of a task whose worker process died (no epoch of it is known)."""
-    return RunRecord.from_history(
-        run_id=task.run_id, config_id=task.config_id, grid=grid, config=task.config,
-        status="failed", error=f"{type(exc).__name__}: {exc}", history=None,
-        wall_seconds=None, started_at=None, finished_at=now(), versions=None, host=platform.node(),
-    )
 
 
 # --------------------------------------------------------------------------- #
@@ -269,7 +258,7 @@ def run_grid(
                 finished_at=now(), wall_seconds=round(outcome.wall_seconds, 1),
                 load_average_end=load_average(),
             )
-            _log_invocation(out_dir, invocation)
+            log_invocation(out_dir, invocation)
     return outcome
 
 
@@ -379,7 +368,11 @@ def _result_or_failure(future, task: Task, grid: str | None) -> RunRecord:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool, KilledWorker (killed worker, out of memory)
-        return _worker_died(task, grid, exc)
+        return RunRecord.from_history(  # no epoch of it is known
+            run_id=task.run_id, config_id=task.config_id, grid=grid, config=task.config,
+            status="failed", error=f"{type(exc).__name__}: {exc}", history=None,
+            wall_seconds=None, started_at=None, finished_at=now(), versions=None, host=platform.node(),
+        )
 
 
 def _run_line(record: RunRecord) -> str:
@@ -395,12 +388,3 @@ def _run_line(record: RunRecord) -> str:
         f"{record.seconds_per_epoch:.2f} s/epoch, {record.wall_seconds:.0f} s"
     )
 
-
-def _log_invocation(out_dir: Path, invocation: dict) -> None:
-    path = out_dir / "grid.json"
-    try:
-        log = json.loads(path.read_text())
-    except (OSError, ValueError):
-        log = {"invocations": []}
-    log["invocations"].append(invocation)
-    atomic_write_text(path, json.dumps(log, indent=1))
