@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlp_core.losses import HingeLoss, L2Loss, SoftmaxCrossEntropyLoss
-from mlp_core.network import build_mlp
+from mlp_core.network import build_mlp, check_mlp_arguments
 from mlp_core.optim import SGD
 from mlp_core.training import (
     EarlyStopping,
@@ -232,6 +232,17 @@ def test_train_config_says_what_the_engine_constructors_say():
         with pytest.raises(ValueError) as from_constructor:
             construct()
         assert str(from_config.value) == str(from_constructor.value), fields
+
+
+def test_build_mlp_checks_each_argument_once_where_it_is_used():
+    """The names in build_mlp (even with no hidden layer to use the activation), sizes and init_std in Linear."""
+    with pytest.raises(ValueError, match="choose one of: sigmoid"):
+        build_mlp([], "swish")
+    with pytest.raises(ValueError, match="hidden sizes must be positive"):
+        build_mlp([4, 0], "relu")
+    with pytest.raises(ValueError, match=r"Linear sizes must be positive whole numbers, got in_features=0"):
+        build_mlp([4], "relu", input_size=0)
+    assert check_mlp_arguments([4], "relu", input_size=3, num_classes=2) == [3, 4, 2]
 
 
 def test_early_stopping_and_train_reject_bad_arguments():
