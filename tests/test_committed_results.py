@@ -8,6 +8,7 @@ within the kit's tolerance (``mlp_lab.reference.TOLERANCE_PP``) of the
 reference's (the report this kit reproduces), and every run file is a
 RunRecord, byte for byte. results/ ships with the kit (notebook 08 reads it),
 so these run in a student's kit too.
+"""
 
 from __future__ import annotations
 
