@@ -310,3 +310,12 @@ def test_the_gap_that_started_the_study_comes_from_the_report_grid():
     records = {row: fake_record(row, {"half_batch_norm": 1.0}) for row in study.REPORT_L2}
     assert "were 2.0-3.0x the report's" in study.write(study.decide(records, grid=grid), "runs")
     assert "were larger than the report's" in study.write(study.decide(records), "runs")
+
+
+def test_the_markdown_depends_on_what_training_computed_not_on_when_or_how_fast():
+    records = {row: fake_record(row, {"half_batch_norm": 1.0}) for row in study.REPORT_L2}
+    text = study.write(study.decide(records), "runs")
+    for record in records.values():
+        record.wall_seconds, record.host, record.finished_at = 1e5, "elsewhere", "2030-01-01T00:00:00+00:00"
+        record.history.metrics["train_seconds"] = [9.0] * record.stop_epoch
+    assert study.write(study.decide(records), "runs") == text

@@ -2,6 +2,9 @@
 
 Every number and every conclusion comes from the verdicts; this module only
 lays them out, section by section, in the order :func:`write` lists them.
+Nothing in it depends on how long a run took or where it ran (those stay in
+the run records), so training the same runs again writes the same file, byte
+for byte.
 """
 
 from __future__ import annotations
@@ -51,14 +54,14 @@ def _runs(v: Verdicts, out_name: str) -> list[str]:
         "",
         "## The runs",
         "",
-        "| Run | Best / stop epoch | Test acc % (report) | Train acc % (report) | Minutes |",
-        "|---|---|---|---|---:|",
+        "| Run | Best / stop epoch | Test acc % (report) | Train acc % (report) |",
+        "|---|---|---|---|",
     ]
-    for row, record in v.records.items():
+    for row, record in v.records.items():  # no timings: the file is a function of what training computed
         best, rep = record.best_epoch, REPORT_L2[row]
         lines.append(
             f"| {row} | {best} / {record.stop_epoch} | {accuracy(record, 'test', best):.2f} ({rep['test_acc']:.2f}) "
-            f"| {accuracy(record, 'train', best):.2f} ({rep['train_acc']:.2f}) | {record.wall_seconds / 60:.1f} |"
+            f"| {accuracy(record, 'train', best):.2f} ({rep['train_acc']:.2f}) |"
         )
     if v.missing:
         lines += ["", f"Not trained (yet): {', '.join(v.missing)}. The comparison below covers the rows above only."]
