@@ -414,3 +414,17 @@ def test_the_thread_variables_load_without_numpy():
     # Scripts import them before numpy, so that the limits hold when numpy loads.
     code = "import sys, mlp_lab.threads; assert 'numpy' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_grid_log_names_the_command_that_ran(tmp_path):
+    """grid.json's command: `python -m <the package run>`, whichever package's __main__ it was."""
+    code = ("import sys; from mlp_lab.experiments.provenance import command_line; print(command_line())")
+    package = tmp_path / "pkg_x"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(code)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    ran = subprocess.run([sys.executable, "-m", "pkg_x", "--out", "x"], capture_output=True, text=True, env=env)
+    assert ran.stdout.strip() == "python -m pkg_x --out x", ran.stderr
+    ran = subprocess.run([sys.executable, "-c", code, "a"], capture_output=True, text=True)
+    assert ran.stdout.strip() == "-c a"

@@ -60,12 +60,13 @@ def load_average() -> list[float] | None:
 
 
 def command_line() -> str | None:
-    """How this process was started, as ``python -m mlp_core ...`` when it was."""
+    """How this process was started: ``python -m PACKAGE ...`` for a package run with -m, else its argv."""
     if not sys.argv or not sys.argv[0]:
         return None
-    if sys.argv[0].endswith(("__main__.py", "mlp_core")):
-        return " ".join(["python -m mlp_core", *sys.argv[1:]])
-    return " ".join(sys.argv)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:  # python -m mlp_core, python -m mlp_lab.l2_loss_check, ...
+        return " ".join([f"python -m {spec.name.removesuffix('.__main__')}", *sys.argv[1:]])
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def now() -> str:
