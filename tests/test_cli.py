@@ -5,6 +5,7 @@ engine's constructors and train, through TrainConfig.validate), and its
 message is the line the user reads.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -110,16 +111,20 @@ def test_train_command_prints_epochs_and_saves_history(tmp_path):
 
 
 def test_the_mlp_script_and_python_m_mlp_core_are_the_same_command_line():
-    """`mlp` (the console script) and `python -m mlp_core` (which runs it) list the same commands,
-    the instructor's `release` and `grade` among them in this copy (the mlp.commands entry points)."""
+    """`mlp` (the console script) and `python -m mlp_core` (which runs it) list the same commands: the
+    instructor's `release` and `grade` (the mlp.commands entry points) where mlp_instructor is there, the
+    instructor's copy, and not in a student's release, which has no mlp_instructor."""
     script = Path(sys.executable).with_name("mlp")
     assert script.exists(), f"no `mlp` script beside {sys.executable}: install the kit with pip install -e ."
     outputs = [subprocess.run(command + ["--help"], capture_output=True, text=True, cwd=REPO, timeout=120)
                for command in ([str(script)], [sys.executable, "-m", "mlp_core"])]
+    instructors = importlib.util.find_spec("mlp_instructor") is not None
     for proc in outputs:
         assert proc.returncode == 0, proc.stderr
-        for command in ("data", "train", "reproduce", "report", "compare", "release", "grade"):
+        for command in ("data", "train", "reproduce", "report", "compare"):
             assert command in proc.stdout
+        for command in ("release", "grade"):
+            assert (f",{command}" in proc.stdout) == instructors, (command, instructors)
     assert outputs[0].stdout == outputs[1].stdout
 
 
