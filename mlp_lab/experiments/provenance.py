@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mlp_core import __version__
+from mlp_core.atomic import atomic_write_text
 
 try:  # optional dependency: only to record the threads the BLAS really uses
     from threadpoolctl import threadpool_info
@@ -58,14 +60,26 @@ def load_average() -> list[float] | None:
 
 
 def command_line() -> str | None:
-    """How this process was started, as ``python -m mlp_core ...`` when it was."""
+    """How this process was started: ``python -m PACKAGE ...`` for a package run with -m, else its argv."""
     if not sys.argv or not sys.argv[0]:
         return None
-    if sys.argv[0].endswith(("__main__.py", "mlp_core")):
-        return " ".join(["python -m mlp_core", *sys.argv[1:]])
-    return " ".join(sys.argv)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:  # python -m mlp_core, python -m mlp_lab.l2_loss_check, ...
+        return " ".join([f"python -m {spec.name.removesuffix('.__main__')}", *sys.argv[1:]])
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def now() -> str:
     """The UTC time to the second, ISO 8601."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def log_invocation(out_dir: Path, invocation: dict) -> None:
+    """Add one invocation of the runner to ``out_dir/grid.json`` (atomically; a missing or broken log starts anew)."""
+    path = Path(out_dir) / "grid.json"
+    try:
+        log = json.loads(path.read_text())
+    except (OSError, ValueError):
+        log = {"invocations": []}
+    log["invocations"].append(invocation)
+    atomic_write_text(path, json.dumps(log, indent=1))
