@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mlp_core.activations import Sigmoid
+from mlp_core.init import glorot_std
 from mlp_core.layers import Linear
 from mlp_core.losses import Loss, one_hot, softmax
 from mlp_core.network import Sequential
@@ -95,19 +96,6 @@ def layer_gradient_norms(
         value = signal[i] if wrt == "output" else float(np.linalg.norm(model.layers[i].W.grad))
         norms[f"linear{l}"] = value
     return norms
-
-
-def glorot_std(fan_in: int, fan_out: int) -> float:
-    """Glorot and Bengio's (2010) standard deviation sqrt(2 / (fan_in + fan_out)).
-
-    A weight matrix W of shape (fan_in, fan_out) drawn from N(0, s^2) with this s
-    keeps, on average over the forward and the backward direction, the variance
-    of the signal it multiplies: fan_in s^2 = 1 forward, fan_out s^2 = 1 backward,
-    and this s is the compromise between the two.
-    """
-    if fan_in < 1 or fan_out < 1:
-        raise ValueError(f"fan_in and fan_out must be positive, got {fan_in} and {fan_out}")
-    return float(np.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def glorot_reinitialise(model: Sequential, seed: int | None = 0) -> list[float]:
@@ -365,7 +353,7 @@ def hinge_active_fraction(outputs: np.ndarray, labels: np.ndarray, margin: float
 
 
 __all__ = [
-    "RunResult", "early_stopping_epoch", "empirical_cdf", "glorot_reinitialise", "glorot_std",
+    "RunResult", "early_stopping_epoch", "empirical_cdf", "glorot_reinitialise",
     "hinge_active_fraction", "layer_gradient_norms", "output_logits", "recorded_run", "reference_printed_l2",
     "score_gaps", "sigmoid", "sigmoid_l2_output_gradient",
     "softmax_ce_output_gradient", "squared_norm_share", "sweep",

@@ -211,7 +211,8 @@ def summary_lines() -> list[str]:
                              f"why: python -m pytest \"{first}\"")
                 lines.append(f"      {_results[first][1]}")
             elif ran:
-                lines.append(f"  {name}: written, correct (the {len(ran)} test{'s' if len(ran) != 1 else ''} that run it pass"
+                tests = f"the {len(ran)} tests that run it pass" if len(ran) != 1 else "the 1 test that runs it passes"
+                lines.append(f"  {name}: written, correct ({tests}"
                              + (", or fail because of another function" if failed else "") + ")")
 
     others = [t for t, (outcome, _) in _results.items() if outcome == "failed" and not _calls.get(t)]

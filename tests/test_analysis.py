@@ -14,7 +14,6 @@ from mlp_lab.analysis import (
     early_stopping_epoch,
     empirical_cdf,
     glorot_reinitialise,
-    glorot_std,
     output_logits,
     reference_printed_l2,
     squared_norm_share,
@@ -116,13 +115,6 @@ def test_sigmoid_gradients_vanish_with_depth_and_relu_gradients_do_not():
 # --------------------------------------------------------------------------- #
 # glorot_reinitialise (notebook 09)
 # --------------------------------------------------------------------------- #
-
-
-def test_glorot_std_is_the_forward_backward_compromise():
-    assert glorot_std(784, 512) == pytest.approx(np.sqrt(2 / 1296))
-    assert glorot_std(100, 100) == pytest.approx(0.1)  # fan_in = fan_out: 1/sqrt(fan_in)
-    with pytest.raises(ValueError, match="must be positive"):
-        glorot_std(0, 10)
 
 
 def test_glorot_reinitialise_redraws_each_layer_at_its_own_scale_in_place():

@@ -23,7 +23,6 @@ from mlp_core import gradcheck
 from mlp_core.checks import (CheckFailed, all_checks, check, check_close, check_loss_gradient,
                              check_module_gradients, check_network_gradients, guard)
 from mlp_core.diagnosis import compare, describe_factor, explain_crash
-from mlp_core.init import glorot_std, he_std, init_std, lecun_std
 
 PACKAGE = Path(mlp_core.__file__).resolve().parent
 
@@ -306,34 +305,6 @@ def test_a_network_check_names_the_component_that_fails_its_own_check():
         check_network_gradients(net, get_loss("cross_entropy"), rng.standard_normal((4, 6)), np.array([0, 1, 2, 0]),
                                 what="backpropagation through a half sigmoid")
     assert "hint: layer 1 HalfSigmoid() (its backward, or its forward) fails its own gradient check" in str(failed.value)
-
-
-# --------------------------------------------------------------------------- #
-# Initialisation scales (notebook 01, section 4)
-# --------------------------------------------------------------------------- #
-
-
-def test_the_three_initialisation_rules():
-    assert lecun_std(784) == pytest.approx(1 / 28)
-    assert glorot_std(784, 256) == pytest.approx(math.sqrt(2 / 1040))
-    assert glorot_std(100, 100) == pytest.approx(lecun_std(100))  # equal fans: the two conditions agree
-    assert he_std(784) == pytest.approx(math.sqrt(2) / 28)
-    assert init_std("glorot", 512, 256) == glorot_std(512, 256) and init_std("he", 512, 256) == he_std(512)
-    with pytest.raises(ValueError, match="choose one of: lecun, glorot, he"):
-        init_std("xavier", 3, 3)
-    with pytest.raises(ValueError, match="fan_out must be a whole number >= 1"):
-        glorot_std(3, 0)
-
-
-def test_glorot_keeps_the_harmonic_mean_of_the_forward_and_backward_variances():
-    fan_in, fan_out = 784, 256
-    assert glorot_std(fan_in, fan_out) ** 2 == pytest.approx(2 / (1 / (1 / fan_in) + 1 / (1 / fan_out)))
-
-
-def test_lecuns_scale_keeps_the_forward_variance_of_a_linear_layer():
-    x = np.random.default_rng(0).standard_normal((2000, 400))
-    z = Linear(400, 300, init_std=lecun_std(400), rng=1, dtype=np.float64).forward(x)
-    assert z.var() == pytest.approx(x.var(), rel=0.05)
 
 
 # --------------------------------------------------------------------------- #
