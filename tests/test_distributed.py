@@ -80,7 +80,8 @@ def pool_runs(mnist, tmp_path_factory):
     """The tiny grid trained by the local pool of two workers: its results folder."""
     out = tmp_path_factory.mktemp("pool")
     outcome = run_grid(tiny_tasks(), out, workers=2, data_dir=mnist, **AS_REPORT)
-    assert len(outcome.trained) == 4 and not outcome.failed
+    errors = [read_run(out / "runs" / f"{run_id}.json").error for run_id in outcome.failed]
+    assert len(outcome.trained) == 4 and not outcome.failed, errors  # why a run failed, e.g. a function not written
     return out
 
 
