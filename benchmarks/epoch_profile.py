@@ -48,12 +48,13 @@ os.environ.update(blas_thread_env(1))  # before numpy loads: one BLAS thread, as
 
 import numpy as np  # noqa: E402
 
-from benchmarks.products import epoch_product_seconds  # noqa: E402
+from benchmarks.products import BATCH_SIZE, epoch_product_seconds  # noqa: E402
 from mlp_core.layers import Linear  # noqa: E402
 from mlp_core.losses import SoftmaxCrossEntropyLoss  # noqa: E402
 from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
 from mlp_core.optim import SGD  # noqa: E402
 from mlp_core import training  # noqa: E402
+from mlp_lab.reference import SETTINGS  # noqa: E402
 
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
 PARTS = ("Linear forward + backward", "activations", "loss + accuracy", "SGD step", "batch gathering", "the rest")
@@ -113,7 +114,7 @@ def profiled_epoch(model, loss_fn, optimizer, images, labels, rng) -> dict[str, 
         with clocked_training_helpers(seconds):
             start = time.perf_counter()
             training.train_epoch(model, Clocked(loss_fn, "loss + accuracy", seconds),
-                                 Clocked(optimizer, "SGD step", seconds), images, labels, 100, rng)
+                                 Clocked(optimizer, "SGD step", seconds), images, labels, BATCH_SIZE, rng)
             seconds["epoch"] = time.perf_counter() - start
     finally:
         model.layers = layers
@@ -127,8 +128,8 @@ def profile(config: str, n_samples: int, epochs: int) -> dict[str, float]:
     rng = np.random.default_rng(1)
     images = rng.uniform(-0.5, 0.5, (n_samples, 784)).astype(np.float32)
     labels = rng.integers(0, 10, n_samples)
-    model = build_mlp(arch, activation, seed=0)
-    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model = build_mlp(arch, activation, init_std=SETTINGS["init_std"], seed=0)
+    optimizer = SGD(model.parameters(), lr=SETTINGS["lr"], momentum=SETTINGS["momentum"])
     loss_fn = SoftmaxCrossEntropyLoss()
     shuffle = np.random.default_rng(0)
     runs = [profiled_epoch(model, loss_fn, optimizer, images, labels, shuffle) for _ in range(epochs + 1)][1:]

@@ -8,8 +8,9 @@
 One epoch is the real training loop, ``mlp_core.training.train`` with one
 epoch and no test set: shuffle 60,000 samples of 784 float32 features, then
 600 batches of 100: forward, softmax cross-entropy, per-batch loss and
-accuracy recorded, backward, SGD step (lr 0.01, momentum 0.9). Weights start
-from N(0, 0.01^2), biases at 0, as in the report.
+accuracy recorded, backward, SGD step, at the reference's settings
+(``mlp_lab.reference.SETTINGS``: batches, learning rate, momentum, the
+weights' initial N(0, std^2); biases start at 0).
 
 The data are real MNIST when ``MNIST_DIR`` is set (and ``--random`` is not
 given), random values of the same shape and range otherwise; timing does not
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import multiprocessing
 import os
 import platform
@@ -67,13 +67,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)  # run from a checkout without installing the package
 
-# mlp_lab.threads imports no numpy: each thread count's process gets its limits before numpy loads.
+# Each thread count runs in its own fresh process, whose limits are set before numpy loads there
+# (mlp_lab.threads); this process only parses, starts them and prints.
+from benchmarks.products import BATCH_SIZE, INPUT_SIZE, NUM_CLASSES  # noqa: E402
+from mlp_lab.argtypes import OneLineParser, positive_int  # noqa: E402
+from mlp_lab.experiments.provenance import load_average, machine_info  # noqa: E402
+from mlp_lab.reference import SETTINGS  # noqa: E402
 from mlp_lab.threads import blas_threads_in_environment  # noqa: E402
 
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
 THREAD_COUNTS = (1, 2)
-INPUT_SIZE, NUM_CLASSES = 784, 10
-BATCH_SIZE, LR, MOMENTUM, INIT_STD = 100, 0.01, 0.9, 0.01
+LR, MOMENTUM, INIT_STD = (SETTINGS[name] for name in ("lr", "momentum", "init_std"))
 FULL_SAMPLES, QUICK_SAMPLES = 60_000, 2_000
 PEAK_SIZE, QUICK_PEAK_SIZE = 2048, 512
 HEADER = (
@@ -87,19 +91,6 @@ class UsageError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    class OneLineParser(argparse.ArgumentParser):
-        def error(self, message):
-            self.exit(2, f"{self.prog}: error: {message}\n")
-
-    def positive_int(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be >= 1")
-        return value
-
     def thread_counts(text: str) -> list[int]:
         return list(dict.fromkeys(positive_int(part.strip()) for part in text.split(",")))
 
@@ -219,82 +210,15 @@ class MlpCoreRunner:
         return history["train_seconds"][0]
 
 
-class TorchRunner:
-    """The same model, loss, optimiser and bookkeeping, written as PyTorch users do."""
-
-    def __init__(self, arch: str, activation: str, images, labels):
-        import torch
-        from torch import nn
-
-        from mlp_core.network import hidden_sizes_for
-
-        torch.manual_seed(0)
-        sizes = [INPUT_SIZE, *hidden_sizes_for(arch), NUM_CLASSES]
-        layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            linear = nn.Linear(n_in, n_out)
-            nn.init.normal_(linear.weight, 0.0, INIT_STD)
-            nn.init.zeros_(linear.bias)
-            layers.append(linear)
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU() if activation == "relu" else nn.GELU(approximate="tanh"))
-        self.torch = torch
-        self.model = nn.Sequential(*layers)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
-        self.images = torch.from_numpy(images)
-        self.labels = torch.from_numpy(labels)
-        self.generator = torch.Generator().manual_seed(0)
-
-    def epoch(self, n_batches: int | None = None) -> float:
-        torch = self.torch
-        import torch.nn.functional as F
-
-        n = len(self.labels) if n_batches is None else min(len(self.labels), n_batches * BATCH_SIZE)
-        start = time.perf_counter()
-        order = torch.randperm(n, generator=self.generator)
-        losses, accuracies = [], []
-        for first in range(0, n, BATCH_SIZE):
-            idx = order[first : first + BATCH_SIZE]
-            x, y = self.images[idx], self.labels[idx]
-            out = self.model(x)
-            loss = F.cross_entropy(out, y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise RuntimeError(f"PyTorch training diverged at sample {first}")
-            losses.append(loss_value)
-            accuracies.append((out.argmax(dim=1) == y).float().mean().item())
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-        self.train_loss, self.train_acc = statistics.fmean(losses), statistics.fmean(accuracies)
-        return time.perf_counter() - start
-
-
-def load_torch(threads: int):
-    """The torch module with ``threads`` intra-op threads, or None if not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
-
-
 def machine_description() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+    info = machine_info()
+    return f"{info.get('cpu', platform.machine())}, {info['cpus']} logical CPUs, {info['system']}"
 
 
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
-    except OSError:
-        return "unknown"
+def load() -> str:
+    """The load average now, as the report cites it."""
+    average = load_average()
+    return "unknown" if average is None else " ".join(f"{x:.2f}" for x in average) + " (1, 5, 15 min)"
 
 
 def fmt(value: float | None, spec: str, missing: str = "-") -> str:
@@ -310,6 +234,7 @@ def measure(threads: int, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from benchmarks.products import epoch_product_seconds
+    from benchmarks.torch_epoch import TorchRunner, load_torch
     from mlp_core.network import hidden_sizes_for
 
     n_samples = QUICK_SAMPLES if args.quick else FULL_SAMPLES
@@ -397,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Epoch time, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
           + (" (--quick: a fraction of an epoch, not a measurement)" if args.quick else ""))
     print(f"machine: {machine_description()}")
-    print(f"load average at start: {load_average()}")
+    print(f"load average at start: {load()}")
     print(f"python {platform.python_version()}; {n_samples} samples x {INPUT_SIZE} float32, "
           f"batches of {BATCH_SIZE}; threads {', '.join(map(str, args.threads))}, each in its own process")
     print(f"timing: median of {repeats} epoch(s) after {warmup} warm-up batches; "
@@ -426,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"torch GELU/ReLU, {arch}, {run['threads']} thread(s): {gelu / relu:.2f}")
     print("GEMM: x W and x^T G for every Linear and G W^T for all but the first (the data need no "
           "gradient), timed alone (benchmarks/products.py).")
-    print(f"load average at end: {load_average()}")
+    print(f"load average at end: {load()}")
     return 0
 
 

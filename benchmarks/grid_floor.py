@@ -5,7 +5,7 @@
     python benchmarks/grid_floor.py --quick                  # smoke run (tests/test_benchmark.py)
 
 The report's protocol fixes how many epochs each of the 18 runs trains (early
-stopping on the test accuracy, patience 10, at most 100 epochs); this script
+stopping on the test accuracy, ``mlp_lab.reference.SETTINGS``); this script
 reads those epoch counts from a results folder. It then measures, with one
 BLAS thread as the runner's workers use, for MLP1 and MLP2:
 
@@ -57,6 +57,7 @@ from mlp_core.losses import get_loss  # noqa: E402
 from mlp_core.network import build_mlp, hidden_sizes_for  # noqa: E402
 from mlp_core.optim import SGD  # noqa: E402
 from mlp_core.training import train  # noqa: E402
+from mlp_lab.reference import SETTINGS  # noqa: E402
 
 TRAIN, TEST, WORKERS = 60_000, 10_000, 2
 
@@ -81,10 +82,10 @@ def real_epoch_seconds(arch: str, n_train: int, n_test: int, epochs: int) -> flo
     rng = np.random.default_rng(1)
     train_split = (rng.uniform(-0.5, 0.5, (n_train, 784)).astype(np.float32), rng.integers(0, 10, n_train))
     test_split = (rng.uniform(-0.5, 0.5, (n_test, 784)).astype(np.float32), rng.integers(0, 10, n_test))
-    model = build_mlp(arch, "relu", seed=0)
-    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model = build_mlp(arch, "relu", init_std=SETTINGS["init_std"], seed=0)
+    optimizer = SGD(model.parameters(), lr=SETTINGS["lr"], momentum=SETTINGS["momentum"])
     history = train(model, get_loss("cross_entropy"), optimizer, train_split, test_split,
-                    max_epochs=epochs + 1, patience=None, progress=False)
+                    batch_size=SETTINGS["batch_size"], max_epochs=epochs + 1, patience=None, progress=False)
     seconds = [t + e for t, e in zip(history["train_seconds"], history["eval_seconds"])][1:]  # first: warm-up
     return min(seconds)
 

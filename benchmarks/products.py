@@ -24,8 +24,11 @@ import time
 
 import numpy as np
 
+from mlp_lab.reference import SETTINGS
+
 INPUT_SIZE, NUM_CLASSES = 784, 10
-BATCH_SIZE, EVAL_BATCH_SIZE = 100, 1000
+#: Training batches are the reference's; ``mlp_core.training.evaluate`` reads a split in batches of 1,000.
+BATCH_SIZE, EVAL_BATCH_SIZE = SETTINGS["batch_size"], 1000
 
 
 def layer_sizes(hidden: list[int]) -> list[int]:

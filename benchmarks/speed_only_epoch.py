@@ -46,9 +46,10 @@ from mlp_core.losses import SoftmaxCrossEntropyLoss  # noqa: E402
 from mlp_core.network import build_mlp  # noqa: E402
 from mlp_core.optim import SGD  # noqa: E402
 from mlp_core.training import train_epoch  # noqa: E402
+from mlp_lab.reference import SETTINGS  # noqa: E402
 
 CONFIGS = ("mlp1-relu", "mlp1-gelu", "mlp2-relu", "mlp2-gelu")
-BATCH, LR, MOMENTUM = 100, 0.01, 0.9
+BATCH, LR, MOMENTUM = (SETTINGS[name] for name in ("batch_size", "lr", "momentum"))  # the reference's
 
 
 class SpeedOnlyMLP:

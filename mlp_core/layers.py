@@ -89,8 +89,8 @@ class Module:
 def check_linear_arguments(in_features: int, out_features: int, init_std: float) -> None:
     """Raise ValueError unless both sizes are whole numbers >= 1 and init_std >= 0.
 
-    ``Linear`` calls it; so do ``build_mlp`` and the lab's config, to fail
-    before anything is built.
+    ``Linear`` calls it; so does ``check_mlp_arguments``, which the lab's
+    config asks before anything is built.
     """
     for name, size in (("in_features", in_features), ("out_features", out_features)):
         if not is_whole_number(size, 1):

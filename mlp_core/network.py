@@ -150,7 +150,8 @@ def check_mlp_arguments(
 ) -> list[int]:
     """Raise ValueError naming the bad argument of :func:`build_mlp`; else the layer sizes.
 
-    Checks everything ``build_mlp`` would, without allocating a weight:
+    The checks ``build_mlp`` and its layers make as they build, asked without
+    allocating a weight (the lab's config does, before it loads any data):
     returns [input_size, *hidden sizes, num_classes].
     """
     sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
@@ -186,11 +187,11 @@ def build_mlp(
         seed: seed or Generator for the weights; same seed, same network.
 
     The first Linear does not compute the gradient of its input (the data).
+    Each argument is checked once, by what it is given to: the names here,
+    the sizes and ``init_std`` by each ``Linear``.
     """
-    sizes = check_mlp_arguments(
-        architecture, activation, output_activation,
-        input_size=input_size, num_classes=num_classes, init_std=init_std,
-    )
+    sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
+    get_activation(activation)  # its error lists the valid names, even for a network without hidden layers
     output_name = output_activation_for(output_activation, activation)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layers: list[Module] = []

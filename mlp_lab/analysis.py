@@ -22,30 +22,32 @@ variance-preserving scale, the fix notebook 09 tests on MLP2 with Sigmoid.
 
 :func:`recorded_run` trains one :class:`~mlp_lab.config.TrainConfig` while
 measuring the model at initialisation and after every epoch, and
-:func:`sweep` does that for a grid of configs; :func:`early_stopping_epoch`
-replays early stopping on a recorded curve (notebook 05).
+:func:`sweep` does that for a grid of configs: both are the experiment
+runner's (:mod:`mlp_lab.experiments.runner`) on splits held in memory.
+:func:`early_stopping_epoch` replays early stopping on a recorded curve
+(notebook 05).
 
 Everything here uses only the public API (layers' forward/backward, losses,
-``build_run``, ``train``, ``EarlyStopping``), so it works on the student's
-code as soon as that code works.
+``softmax``, ``Sigmoid``, ``train``, ``EarlyStopping``), so it works on the
+student's code as soon as that code works.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from mlp_core.activations import Sigmoid
 from mlp_core.layers import Linear
-from mlp_core.losses import Loss, one_hot
+from mlp_core.losses import Loss, one_hot, softmax
 from mlp_core.network import Sequential
 from mlp_core.training import EarlyStopping, History, Split, TrainingDiverged
 
-from .config import TrainConfig, build_run, train_with_config
+from .config import TrainConfig
+from .experiments import Task, config_id, run_grid, train_run
 
 Measure = Callable[[Sequential, Loss], Any]
 
@@ -114,7 +116,7 @@ def glorot_reinitialise(model: Sequential, seed: int | None = 0) -> list[float]:
     The arrays are overwritten, not replaced, so an optimiser built for ``model``
     (e.g. by ``build_run``) keeps updating the same parameters; their dtype is
     kept. Returns the standard deviation used per Linear layer, first to last
-    (for MLP2, 784-512-256-10: about 0.039, 0.051, 0.087).
+    (for MLP2, 784-512-256-10: sqrt(2/1296), sqrt(2/768), sqrt(2/266)).
     """
     linears = [layer for layer in model.layers if isinstance(layer, Linear)]
     if not linears:
@@ -163,27 +165,21 @@ def recorded_run(
     *,
     progress: bool = False,
 ) -> tuple[Sequential, History, list]:
-    """Train ``config`` like :func:`mlp_core.training.run`, calling ``measure`` along the way.
+    """Train ``config`` like :func:`mlp_lab.config.run`, calling ``measure`` along the way.
 
     ``measure(model, loss_fn)`` is called once before training and once after
     every epoch; its results are returned in that order (epoch 0, 1, 2, ...).
     It may run forward/backward passes (they leave the weights alone), but
     must not update anything. Returns (model, history, measurements).
 
-    The network, loss, optimiser and shuffling seed are exactly those of
-    ``run(config, splits)``, so both give the same history.
+    One run of the experiment runner (:func:`~mlp_lab.experiments.train_run`)
+    on these splits: the network, loss, optimiser and shuffling seed are
+    exactly those of ``run(config, splits)``, so both give the same history.
+    Any error, a diverging loss too, is raised.
     """
-    model, loss_fn, optimizer = build_run(config)
-    measurements = [measure(model, loss_fn)] if measure else []
-
-    def on_epoch_end(record: dict) -> None:
-        measurements.append(measure(model, loss_fn))
-
-    history = train_with_config(
-        config, model, loss_fn, optimizer, splits, progress=progress,
-        on_epoch_end=on_epoch_end if measure else None,
-    )
-    return model, history, measurements
+    model, record = train_run(Task(config_id(config), config), splits=splits, measure=measure, recorded=(),
+                              progress=progress)
+    return model, record.history, record.measurements or []
 
 
 def sweep(
@@ -199,8 +195,10 @@ def sweep(
     ``grid`` maps TrainConfig field names to lists of values, e.g.
     ``{"output_activation": [None, "sigmoid"], "margin": [1, 5]}`` gives four
     runs, in the order of ``itertools.product``. A run that diverges is
-    recorded with its error message instead of stopping the sweep.
-    ``progress`` shows one bar over the runs.
+    recorded with its error message instead of stopping the sweep; any other
+    error is raised. ``progress`` shows one bar over the runs. The runs are
+    the experiment runner's (:func:`~mlp_lab.experiments.run_grid`), in this
+    process, on these splits, nothing written.
     """
     unknown = set(grid) - set(TrainConfig.__dataclass_fields__)
     if unknown:
@@ -210,34 +208,14 @@ def sweep(
         )
     names = list(grid)
     combos = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
-    bar = tqdm(total=len(combos), desc="runs", unit="run") if progress else None
-    results = []
-    try:
-        for overrides in combos:
-            config = replace(base, **overrides).validate()
-            start = time.perf_counter()
-            measurements: list = []
-
-            def record(model: Sequential, loss_fn: Loss) -> Any:
-                # kept here too, so a run that diverges keeps what was measured
-                measurements.append(measure(model, loss_fn))
-                return measurements[-1]
-
-            try:
-                _, history, _ = recorded_run(config, splits, record if measure else None)
-                error = None
-            except TrainingDiverged as exc:
-                history, error = None, str(exc)
-            results.append(
-                RunResult(overrides, config, history, measurements, error, time.perf_counter() - start)
-            )
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(", ".join(f"{k}={v}" for k, v in overrides.items()))
-    finally:
-        if bar is not None:
-            bar.close()
-    return results
+    configs = [replace(base, **overrides) for overrides in combos]
+    tasks = [Task(f"{config_id(c)}-{i}", c) for i, c in enumerate(configs)]  # one id per combination
+    records = run_grid(tasks, None, workers=0, splits=splits, measure=measure, recorded=(TrainingDiverged,),
+                       progress=progress, log=lambda line: None).records
+    return [
+        RunResult(overrides, task.config, r.history if r.ok else None, r.measurements or [], r.error, r.wall_seconds)
+        for overrides, task, r in ((o, t, records[t.run_id]) for o, t in zip(combos, tasks))
+    ]
 
 
 def early_stopping_epoch(values: Sequence[float], patience: int, mode: str = "max") -> tuple[int, int]:
@@ -263,8 +241,8 @@ def early_stopping_epoch(values: Sequence[float], patience: int, mode: str = "ma
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """sigma(z) = 1 / (1 + exp(-z)), computed as 0.5 (1 + tanh(z / 2)) (no overflow)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+    """sigma(z) = 1 / (1 + exp(-z)) in float64: the engine's ``Sigmoid`` (no overflow), any shape."""
+    return Sigmoid().forward(np.asarray(z, dtype=np.float64))
 
 
 def sigmoid_l2_output_gradient(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -286,8 +264,7 @@ def softmax_ce_output_gradient(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     No sigma' factor: the gradient is largest when the output is most wrong.
     """
     z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True) - one_hot(labels, z.shape[1], np.float64)
+    return softmax(z) - one_hot(labels, z.shape[1], np.float64)
 
 
 def output_logits(model: Sequential, x: np.ndarray) -> np.ndarray:
@@ -347,7 +324,7 @@ def reference_printed_l2(loss: float, batch_size: int = 100) -> float:
     (results/l2_loss_check.md). Since ||Y - T||_F = sqrt(2B E), that is
     sqrt(E / (2B)): on batches of 100, sqrt(E / 200). Applied to a mean over
     batches it gives a little more than the mean of the batches' roots
-    (Jensen's inequality), within about 3 % on the kit's runs.
+    (Jensen's inequality: the root is concave).
     """
     if loss < 0 or batch_size < 1:
         raise ValueError(f"need a loss >= 0 and a batch size >= 1, got {loss} and {batch_size}")

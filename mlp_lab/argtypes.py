@@ -2,18 +2,24 @@
 
 Every mistake in the arguments ends with one line on stderr that says what
 was wrong and lists the valid choices, and exit status 2; never a traceback.
-Used by :mod:`mlp_lab.cli` and by every module that adds a command of its own.
+The types here only parse (a float is a float, a list of sizes a list of
+ints); whether a value is allowed is for the code that owns the setting to
+say (the engine's constructors and ``train``, the config, the runner):
+:func:`checked` runs those checks and turns their error into the parser's
+one line. Used by :mod:`mlp_lab.cli` and by every module that adds a command.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from mlp_core.data import DATASETS, DataError, use_mirrors
 from mlp_core.network import ARCHITECTURES
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,42 +29,55 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _number(kind, test, description):
+def checked(parser: argparse.ArgumentParser, check: Callable[[], T]) -> T:
+    """``check()``: the owners' checks of a command's arguments, before the command does anything.
+
+    A ValueError it raises is a bad argument: the parser's one-line usage
+    error, exit status 2, with the owner's message.
+    """
+    try:
+        return check()
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _parser_of(kind: type) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            value = kind(text)
+            return kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be {description}")
-        return value
 
+    parse.__name__ = kind.__name__
     return parse
 
 
-positive_float = _number(float, lambda v: v > 0, "> 0")
-nonnegative_float = _number(float, lambda v: v >= 0, ">= 0")
-unit_interval = _number(float, lambda v: 0 <= v < 1, "in [0, 1)")
-positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
-nonnegative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
+#: A number, only parsed: the code that owns the setting says whether it is allowed.
+real = _parser_of(float)
+integer = _parser_of(int)
 
 
-def hidden_sizes(text: str) -> list[int] | str:
-    """'mlp1', 'mlp2', '1', '2' or a comma list of sizes like '512,256'."""
-    if text.lower() in ARCHITECTURES:
-        return text.lower()
-    if text in ("1", "2"):
-        return f"mlp{text}"
+def positive_int(text: str) -> int:
+    """A count >= 1, for an option that only the command line itself takes (nothing else checks it)."""
+    value = integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a whole number >= 1")
+    return value
+
+
+def architecture(text: str) -> list[int] | str:
+    """'mlp1' or 'MLP1' (a name), '2' (the depth of a name: 'mlp2') or hidden sizes like '512,256'.
+
+    Only parsed: ``mlp_core.network.hidden_sizes_for`` says what is wrong with
+    an unknown name or a size that is not positive.
+    """
+    name = text.strip().lower()
+    if name in ARCHITECTURES or f"mlp{name}" in ARCHITECTURES:
+        return name if name in ARCHITECTURES else f"mlp{name}"
     try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
+        return [int(size) for size in text.split(",")]
     except ValueError:
-        sizes = []
-    if not sizes or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an architecture; use {', '.join(ARCHITECTURES)}, a depth 1 or 2, "
-            "or hidden sizes like 512,256"
-        )
-    return sizes
+        return text  # a name, then; the engine lists the valid ones
 
 
 def existing_dir(text: str) -> Path:

@@ -11,6 +11,11 @@ the ``report`` command writes the report step's tables and figures.
 
 Every mistake in the arguments ends with one line on stderr that says what
 was wrong and lists the valid choices, and exit status 2; never a traceback.
+The parser only parses: each value is checked by the code that owns it
+(``TrainConfig.validate`` asks the engine's checks, ``make_grid`` and
+``run_grid`` check theirs), once, before anything runs, and
+:func:`~mlp_lab.argtypes.checked` turns its error into that one line. The
+defaults are ``TrainConfig()``'s, the reference's (``mlp_lab.reference.SETTINGS``).
 """
 
 from __future__ import annotations
@@ -25,15 +30,16 @@ from mlp_core.losses import LOSSES
 from mlp_core.network import OUTPUT_ACTIVATIONS
 from mlp_core.training import TrainingDiverged
 
-from .experiments import command as reproduce_command
-from .experiments.runner import ExtraNotInstalled
-from .report import command as report_command
-from .argtypes import (
-    OneLineParser, add_data_arguments, hidden_sizes, nonnegative_float, nonnegative_int,
-    positive_float, positive_int, unit_interval,
-)
+from .argtypes import OneLineParser, add_data_arguments, architecture, checked, integer, real
 from .config import TrainConfig, run
+from .experiments import command as reproduce_command
+from .experiments import config_id
+from .experiments.cluster import ExtraNotInstalled
 from .records import compare_results
+from .report import command as report_command
+
+#: The train command's defaults: the config's, which are the reference's settings.
+DEFAULTS = TrainConfig()
 
 #: The entry-point group through which other wings add commands: the instructor's tools add
 #: ``release`` and ``grade`` (pyproject.toml of the instructor's copy); a release declares none.
@@ -50,35 +56,38 @@ def build_parser() -> OneLineParser:
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train one model and save its history as JSON")
-    p.add_argument("--arch", type=hidden_sizes, default="mlp1",
-                   help="mlp1 (784-256-10), mlp2 (784-512-256-10), depth 1 or 2, or sizes like 512,256")
-    p.add_argument("--activation", default="relu", choices=list(ACTIVATIONS))
-    p.add_argument("--output-activation", default="none", choices=list(OUTPUT_ACTIVATIONS),
-                   help="activation after the output layer (default none: logits go to the loss)")
-    p.add_argument("--loss", default="cross_entropy", choices=list(LOSSES))
-    p.add_argument("--margin", type=positive_float, default=5.0, help="hinge margin (default 5)")
-    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--momentum", type=unit_interval, default=0.9, help="(default 0.9)")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=0.0, help="(default 0)")
+    p.add_argument("--arch", type=architecture, default=DEFAULTS.architecture,
+                   help="mlp1 (784-256-10), mlp2 (784-512-256-10), depth 1 or 2, or sizes like 512,256 "
+                   "(default %(default)s)")
+    p.add_argument("--activation", default=DEFAULTS.activation, choices=list(ACTIVATIONS))
+    p.add_argument("--output-activation", default=DEFAULTS.output_activation or "none",
+                   choices=list(OUTPUT_ACTIVATIONS),
+                   help="activation after the output layer (default %(default)s: logits go to the loss)")
+    p.add_argument("--loss", default=DEFAULTS.loss, choices=list(LOSSES))
+    p.add_argument("--margin", type=real, default=DEFAULTS.margin, help="hinge margin (default %(default)s)")
+    p.add_argument("--lr", type=real, default=DEFAULTS.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--momentum", type=real, default=DEFAULTS.momentum, help="(default %(default)s)")
+    p.add_argument("--weight-decay", type=real, default=DEFAULTS.weight_decay, help="(default %(default)s)")
     p.add_argument("--no-decay-biases", action="store_true", help="exempt biases from weight decay")
-    p.add_argument("--init-std", type=nonnegative_float, default=0.01, help="weight init std (default 0.01)")
-    p.add_argument("--batch-size", type=positive_int, default=100, help="(default 100)")
-    p.add_argument("--epochs", type=positive_int, default=100, help="maximum epochs (default 100)")
-    p.add_argument("--patience", type=nonnegative_int, default=10,
-                   help="early-stopping patience in epochs; 0 turns early stopping off (default 10)")
-    p.add_argument("--monitor", choices=["test", "val"], default="test",
+    p.add_argument("--init-std", type=real, default=DEFAULTS.init_std, help="weight init std (default %(default)s)")
+    p.add_argument("--batch-size", type=integer, default=DEFAULTS.batch_size, help="(default %(default)s)")
+    p.add_argument("--epochs", type=integer, default=DEFAULTS.max_epochs, help="maximum epochs (default %(default)s)")
+    p.add_argument("--patience", type=integer, default=DEFAULTS.patience or 0,
+                   help="early-stopping patience in epochs; 0 turns early stopping off (default %(default)s)")
+    p.add_argument("--monitor", choices=["test", "val"], default=DEFAULTS.monitor.split("_")[0],
                    help="early-stop on test accuracy (the reference) or on a validation split")
-    p.add_argument("--val-size", type=positive_int, default=10000, help="validation samples (default 10000)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--scaling", choices=list(SCALINGS), default="course",
+    p.add_argument("--val-size", type=integer, default=DEFAULTS.val_size,
+                   help="validation samples (default %(default)s)")
+    p.add_argument("--seed", type=integer, default=DEFAULTS.seed, help="(default %(default)s)")
+    p.add_argument("--scaling", choices=list(SCALINGS), default=DEFAULTS.scaling,
                    help="pixels as (x-128)/255 (the course) or x/255")
-    p.add_argument("--train-subset", type=positive_int, default=None, help="use only N training samples")
-    p.add_argument("--test-subset", type=positive_int, default=None, help="use only N test samples")
+    p.add_argument("--train-subset", type=integer, default=None, help="use only N training samples")
+    p.add_argument("--test-subset", type=integer, default=None, help="use only N test samples")
     add_data_arguments(p)
     p.add_argument("--out", type=Path, default=None,
-                   help="history JSON path (default runs/<arch>-<activation>-<loss>-seed<seed>.json)")
+                   help="history JSON path (default runs/<config-id>-seed<seed>.json, e.g. mlp1-l2-relu-seed0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, parser=p)
 
     reproduce_command.add_parser(sub)
     report_command.add_parser(sub)
@@ -116,7 +125,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    config = TrainConfig(
+    config = checked(args.parser, lambda: TrainConfig(
         architecture=args.arch,
         activation=args.activation,
         loss=args.loss,
@@ -137,10 +146,10 @@ def cmd_train(args) -> int:
         scaling=args.scaling,
         train_subset=args.train_subset,
         test_subset=args.test_subset,
-    ).validate()
-    arch = config.architecture if isinstance(config.architecture, str) else "-".join(map(str, config.architecture))
-    out = args.out or Path("runs") / f"{arch}-{config.activation}-{config.loss}-seed{config.seed}.json"
-    print(f"training {arch} {config.activation} {config.loss} (seed {config.seed}) -> {out}", flush=True)
+    ).validate())
+    run_id = f"{config_id(config)}-seed{config.seed}"
+    out = args.out or Path("runs") / f"{run_id}.json"
+    print(f"training {run_id} -> {out}", flush=True)
 
     def print_epoch(record: dict) -> None:
         parts = [f"epoch {record['epoch']:3d}"]

@@ -2,12 +2,19 @@
 
 A :class:`TrainConfig` names everything one run depends on (architecture,
 activations, loss, optimiser settings, early stopping, data and seed); its
-defaults are the settings of the reference (the report this kit
-reproduces). :func:`build_run` turns it into
+defaults are the settings of the reference (the report this kit reproduces),
+read from :data:`mlp_lab.reference.SETTINGS`. :func:`build_run` turns it into
 the engine's objects (network, loss, optimiser), :func:`load_splits` into the
 data, and :func:`run` trains it with :func:`mlp_core.training.train`.
-Everything that trains from a config (the CLI, the grid runner, the analyses)
-goes through here.
+Everything that trains from a config (the CLI, the experiment runner, the
+analyses) goes through here.
+
+Each setting is checked by the code that owns it: the engine's constructors
+and ``train`` check theirs (with the ``check_*`` functions they call), and
+:meth:`TrainConfig.validate` asks those same functions about a whole config
+before any data is loaded or weight drawn. An entry point validates once (the
+command line, the experiment runner); :func:`build_run` and :func:`run` do
+not validate again.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ import numpy as np
 
 from mlp_core.arguments import is_whole_number
 from mlp_core.data import load_dataset, subset, train_validation_split
-from mlp_core.losses import Loss, get_loss
+from mlp_core.losses import Loss
 from mlp_core.network import Sequential, build_mlp, check_mlp_arguments
 from mlp_core.optim import SGD, check_sgd_arguments
 from mlp_core.training import History, Split, check_train_arguments, train
+
+from .losses import get_loss
+from .reference import SETTINGS
 
 
 @dataclass
@@ -31,6 +41,7 @@ class TrainConfig:
     """Everything that defines one training run; defaults are the reference's settings.
 
     ``architecture`` is 'mlp1', 'mlp2' or a list of hidden sizes;
+    ``loss`` one of ``mlp_core.losses.LOSSES`` or ``mlp_lab.losses.LAB_LOSSES``;
     ``output_activation`` None (logits to the loss) or one of
     ``mlp_core.network.OUTPUT_ACTIVATIONS``; ``patience`` None trains all
     ``max_epochs``; ``monitor`` 'test_acc' (the reference) or 'val_acc' (a
@@ -43,20 +54,20 @@ class TrainConfig:
     activation: str = "relu"
     loss: str = "cross_entropy"
     output_activation: str | None = None
-    margin: float = 5.0
-    init_std: float = 0.01
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    margin: float = SETTINGS["margin"]
+    init_std: float = SETTINGS["init_std"]
+    lr: float = SETTINGS["lr"]
+    momentum: float = SETTINGS["momentum"]
+    weight_decay: float = SETTINGS["weight_decay"]
     decay_biases: bool = True
-    batch_size: int = 100
-    max_epochs: int = 100
-    patience: int | None = 10
-    monitor: str = "test_acc"
+    batch_size: int = SETTINGS["batch_size"]
+    max_epochs: int = SETTINGS["max_epochs"]
+    patience: int | None = SETTINGS["patience"]
+    monitor: str = SETTINGS["monitor"]
     val_size: int = 10000
     seed: int = 0
     dataset: str = "mnist"
-    scaling: str = "course"
+    scaling: str = SETTINGS["scaling"]
     train_subset: int | None = None
     test_subset: int | None = None
 
@@ -73,11 +84,11 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the bad field, before any data is loaded or weight drawn.
 
-        Each setting is checked by the engine function that owns it (the
-        same check its constructor makes: ``check_mlp_arguments`` for the
-        network, ``get_loss`` for the loss and its margin,
-        ``check_sgd_arguments``, ``check_train_arguments``); checked here
-        are only the fields no constructor owns.
+        Each setting is checked by the function that owns it, the one its
+        constructor calls (``check_mlp_arguments`` for the network,
+        ``get_loss`` for the loss and its margin, ``check_sgd_arguments``,
+        ``check_train_arguments``); checked here are only the fields no
+        constructor owns (the sample counts and the seed). Returns the config.
         """
         check_mlp_arguments(self.architecture, self.activation, self.output_activation, init_std=self.init_std)
         get_loss(self.loss, margin=self.margin)
@@ -94,10 +105,28 @@ class TrainConfig:
         return self
 
 
+#: The dataset :func:`load_splits` keeps with ``cache=True``: (dataset, scaling, folder) -> (train, test).
+_CACHED: dict[tuple, tuple] = {}
 
-def load_splits(config: TrainConfig, folder: str | Path | None = None) -> dict[str, Split]:
-    """The 'train', 'test' (and 'val' when monitoring it) splits a config asks for."""
-    return split_data(config, *load_dataset(config.dataset, folder, scaling=config.scaling))
+
+def load_splits(config: TrainConfig, folder: str | Path | None = None, *, cache: bool = False) -> dict[str, Split]:
+    """The 'train', 'test' (and 'val' when monitoring it) splits a config asks for.
+
+    ``cache=True`` keeps the last dataset loaded in this process (read-only), so
+    that a worker training run after run loads it once; the splits are the same
+    either way. Without it nothing is kept (a notebook's memory stays its own).
+    """
+    if not cache:
+        return split_data(config, *load_dataset(config.dataset, folder, scaling=config.scaling))
+    key = (config.dataset, config.scaling, None if folder is None else str(folder))
+    if key not in _CACHED:
+        _CACHED.clear()  # one dataset in memory per process is enough
+        datasets = load_dataset(config.dataset, folder, scaling=config.scaling)
+        for dataset in datasets:
+            for array in dataset:
+                array.setflags(write=False)  # shared by every run of the process: none may change it
+        _CACHED[key] = datasets
+    return split_data(config, *_CACHED[key])
 
 
 def split_data(config: TrainConfig, train_set, test_set) -> dict[str, Split]:
@@ -116,8 +145,11 @@ def split_data(config: TrainConfig, train_set, test_set) -> dict[str, Split]:
 
 
 def build_run(config: TrainConfig) -> tuple[Sequential, Loss, SGD]:
-    """The network, loss and optimiser a config describes (weights seeded by config.seed)."""
-    config.validate()
+    """The network, loss and optimiser a config describes (weights seeded by config.seed).
+
+    Their constructors check the settings they are given (an entry point has
+    already asked the same checks through :meth:`TrainConfig.validate`).
+    """
     model = build_mlp(
         config.architecture,
         config.activation,

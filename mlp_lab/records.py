@@ -1,11 +1,19 @@
 """The run record: what one trained run of a grid leaves behind, as a type and as JSON.
 
-The grid runner (:mod:`mlp_lab.experiments`) writes one record per run to
-``<results>/runs/<config-id>-seed<k>.json``; the report step
-(:mod:`mlp_lab.report`) reads them back. :class:`RunRecord` is that file's
-layout, named once: its fields are the JSON's keys, in the JSON's order, so
-``RunRecord.from_json(text).to_json() == text`` for every record written
-(``tests/test_records.py`` checks it on every committed run).
+The experiment runner (:mod:`mlp_lab.experiments`) writes one record per run
+to ``<results>/runs/<config-id>-seed<k>.json``; the report step
+(:mod:`mlp_lab.report`) and the L2 loss study read them back. :class:`RunRecord`
+is that file's layout, named once: its fields are the JSON's keys, in the
+JSON's order, so ``RunRecord.from_json(text).to_json() == text`` for every
+record written (``tests/test_records.py`` checks it on every committed run).
+
+Two layouts, told apart by the ``schema`` key (:data:`RUN_SCHEMAS`): schema 1
+is every run trained without a measure; schema 2 is the same plus
+``measurements``, what a measure took at initialisation and after every epoch
+(the runner's ``measure``). A run without measurements is still written as
+schema 1, byte for byte as before, so the committed grids stay readable and
+comparable; a reader that knows only schema 1 refuses a schema-2 file with a
+message rather than misreading it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ from mlp_core.training import History
 from .config import TrainConfig
 from .reference import ACTIVATION_ORDER, LOSS_ORDER
 
-#: Version of the run-JSON layout (:class:`RunRecord`); a reader refuses any other.
+#: The run-JSON layouts this version reads and writes; a reader refuses any other.
+RUN_SCHEMAS: dict[int, str] = {
+    1: "config, seed, status, history, best and final metrics, timings, versions",
+    2: "schema 1 and measurements (one per epoch, the first at initialisation)",
+}
+#: The layout of a record without measurements (every grid run of the report).
 RUN_SCHEMA = 1
 #: ok: trained to the end; diverged: the loss became NaN or infinite (the
 #: epochs before are kept); failed: any other error (its traceback is kept).
@@ -40,6 +53,9 @@ class RunRecord:
     ``train_seconds`` and ``train_seconds`` their sum; ``wall_seconds`` the
     whole run with data loading and evaluation. ``versions`` records Python,
     numpy, mlp_core, the platform and the BLAS threads of the process.
+    ``measurements``: None, or what a measure took at initialisation
+    (``measurements[0]``) and after each epoch e (``measurements[e]``), also
+    for the epochs before a run diverged or failed (schema 2).
 
     Fields can be read by name too (``record["status"]``), as in the JSON.
     """
@@ -66,6 +82,7 @@ class RunRecord:
     finished_at: str | None
     versions: dict[str, Any] | None
     host: str | None
+    measurements: list | None = None
 
     @classmethod
     def from_history(
@@ -83,6 +100,7 @@ class RunRecord:
         finished_at: str | None,
         versions: dict[str, Any] | None,
         host: str | None,
+        measurements: list | None = None,
     ) -> "RunRecord":
         """The record of a run that ended with ``status`` after the epochs in ``history``.
 
@@ -97,7 +115,7 @@ class RunRecord:
         best_epoch = (history.best_epoch or epochs or None) if status == "ok" and history is not None else None
         seconds = metrics.get("train_seconds", [])
         return cls(
-            schema=RUN_SCHEMA, run_id=run_id, config_id=config_id, grid=grid, seed=config.seed,
+            schema=RUN_SCHEMA if measurements is None else 2, run_id=run_id, config_id=config_id, grid=grid, seed=config.seed,
             status=status, error=error, config=config, history=history,
             best_epoch=best_epoch, stop_epoch=epochs or None, epochs_run=epochs,
             stopped_early=history.stopped_early if history is not None else False,
@@ -105,6 +123,7 @@ class RunRecord:
             seconds_per_epoch=sum(seconds) / len(seconds) if seconds else None,
             train_seconds=sum(seconds, 0.0), wall_seconds=wall_seconds,
             started_at=started_at, finished_at=finished_at, versions=versions, host=host,
+            measurements=measurements,
         )
 
     # -- the parts of its configuration the report step's tables are grouped by --
@@ -152,26 +171,33 @@ class RunRecord:
     # -- JSON --
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON's dict: config and history as their own ``to_dict``."""
-        return asdict(self)
+        """The JSON's dict: config and history as their own ``to_dict``; no ``measurements`` in schema 1."""
+        d = asdict(self)
+        if self.measurements is None:
+            del d["measurements"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunRecord":
-        """Raise ValueError naming what is wrong if ``d`` is not a run record of :data:`RUN_SCHEMA`."""
+        """Raise ValueError naming what is wrong if ``d`` is not a run record of one of :data:`RUN_SCHEMAS`."""
         if not isinstance(d, dict):
             raise ValueError(f"a run record is a JSON object, got {type(d).__name__}")
-        missing = [name for name in _FIELDS if name not in d]
-        unknown = sorted(set(d) - set(_FIELDS))
+        schema = d.get("schema")
+        keys = _FIELDS if schema == 2 else _FIELDS[:-1]  # schema 1: no measurements
+        missing = [name for name in keys if name not in d]
+        unknown = sorted(set(d) - set(keys))
         if missing or unknown:
             raise ValueError(
                 f"not a run record: missing keys {missing}, unknown keys {unknown} "
-                f"(a run record has {', '.join(_FIELDS)})"
+                f"(a run record of schema {schema if schema in RUN_SCHEMAS else 1} has {', '.join(keys)})"
             )
-        if d["schema"] != RUN_SCHEMA:
+        if schema not in RUN_SCHEMAS:
             raise ValueError(
-                f"run record of schema {d['schema']!r}; this version reads schema {RUN_SCHEMA} only: "
-                "train the grid again into another folder"
+                f"run record of schema {schema!r}; this version reads schemas "
+                f"{', '.join(map(str, RUN_SCHEMAS))} only: train the grid again into another folder"
             )
+        if schema == 2 and not isinstance(d["measurements"], list):
+            raise ValueError(f"a run record of schema 2 holds a list of measurements, got {d['measurements']!r}")
         if d["status"] not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {d['status']!r}")
         values = dict(d)

@@ -78,8 +78,8 @@ def test_gemm_flops_per_epoch():
     "args, expected",
     [
         (["--configs", "mlp3-relu"], "unknown config mlp3-relu; choose from mlp1-relu"),
-        (["--repeats", "0"], "it must be >= 1"),
-        (["--threads", "two"], "'two' is not a whole number"),
+        (["--repeats", "0"], "it must be a whole number >= 1"),
+        (["--threads", "two"], "'two' is not a valid int"),
     ],
 )
 def test_bad_arguments_give_one_line(args, expected):

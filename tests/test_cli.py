@@ -1,4 +1,9 @@
-"""The command line: bad values give one clear line and a non-zero exit, never a traceback."""
+"""The command line: bad values give one clear line and a non-zero exit, never a traceback.
+
+The parser only parses; each value is checked by the code that owns it (the
+engine's constructors and train, through TrainConfig.validate), and its
+message is the line the user reads.
+"""
 
 import json
 import subprocess
@@ -8,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlp_lab.cli import build_parser, main
+from mlp_lab.config import TrainConfig
+from mlp_lab.reference import SETTINGS
 from tests._mnist import REPO, require_mnist
 
 
@@ -21,11 +28,19 @@ def run_cli(*args, env=None):
     [
         (["train", "--activation", "swish"], "choose from 'sigmoid', 'relu', 'gelu', 'tanh', 'identity'"),
         (["train", "--loss", "mse"], "choose from 'l2', 'cross_entropy', 'hinge'"),
-        (["train", "--lr", "-0.1"], "it must be > 0"),
+        (["train", "--lr", "-0.1"], "train: error: learning rate must be > 0, got -0.1"),
         (["train", "--lr", "fast"], "'fast' is not a valid float"),
-        (["train", "--batch-size", "0"], "must be a whole number >= 1"),
-        (["train", "--momentum", "1"], "must be in [0, 1)"),
-        (["train", "--arch", "mlp7"], "use mlp1, mlp2, a depth 1 or 2, or hidden sizes"),
+        (["train", "--batch-size", "0"], "batch_size must be a whole number >= 1, got 0"),
+        (["train", "--batch-size", "1.5"], "'1.5' is not a valid int"),
+        (["train", "--momentum", "1"], "momentum must be in [0, 1), got 1.0"),
+        (["train", "--margin", "0", "--loss", "hinge"], "hinge margin must be positive, got 0.0"),
+        (["train", "--init-std", "-1"], "init_std (the standard deviation of the initial weights) must be >= 0"),
+        (["train", "--patience", "-2"], "patience must be a whole number of epochs >= 1, got -2"),
+        (["train", "--epochs", "0"], "max_epochs must be a whole number >= 1, got 0"),
+        (["train", "--train-subset", "0"], "train_subset must be a whole number of samples >= 1"),
+        (["train", "--seed", "-1"], "seed must be a whole number >= 0, got -1"),
+        (["train", "--arch", "mlp7"], "unknown architecture 'mlp7'; choose one of: mlp1, mlp2, or give a list"),
+        (["train", "--arch", "512,-3"], "hidden sizes must be positive, got [512, -3]"),
         (["train", "--data-dir", "/no/such/folder"], "does not exist"),
         (["data", "--dataset", "cifar"], "choose from 'mnist', 'fashion-mnist'"),
         (["frobnicate"], "invalid choice"),
@@ -52,6 +67,18 @@ def test_parser_accepts_sizes_and_depths():
     assert parser.parse_args(["train", "--arch", "512,256"]).arch == [512, 256]
     assert parser.parse_args(["train", "--arch", "2"]).arch == "mlp2"
     assert parser.parse_args(["train", "--arch", "MLP1"]).arch == "mlp1"
+    assert parser.parse_args(["train", "--arch", "3"]).arch == [3]  # not a depth of the reference: a size
+
+
+def test_the_train_defaults_are_the_references_settings_written_once():
+    """reference.SETTINGS -> TrainConfig's defaults -> the command line's defaults."""
+    assert {name: getattr(TrainConfig(), name) for name in SETTINGS} == dict(SETTINGS)
+    args = build_parser().parse_args(["train"])
+    as_parsed = {"init_std": args.init_std, "lr": args.lr, "momentum": args.momentum,
+                 "weight_decay": args.weight_decay, "batch_size": args.batch_size, "max_epochs": args.epochs,
+                 "patience": args.patience, "monitor": f"{args.monitor}_acc", "margin": args.margin,
+                 "scaling": args.scaling}
+    assert as_parsed == dict(SETTINGS)
 
 
 def test_data_command_prints_checksums_and_shapes():

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from mlp_lab.cli import main
-from mlp_lab.experiments import make_grid, run_grid, run_path, runner
+from mlp_lab.experiments import cluster, make_grid, run_grid, run_path
 from mlp_lab.records import read_run, training_outcome
 from mlp_lab.threads import blas_threads_in_environment
 from tests._mnist import in_ci, require_mnist
@@ -129,7 +129,7 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error_and_touches_nothing(pool_runs, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT", 2.0)
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT", 2.0)
     task = tiny_tasks()[0]
     kept = run_path(tmp_path, task)
     kept.parent.mkdir()
@@ -158,7 +158,7 @@ def test_a_malformed_scheduler_address_is_a_one_line_error_at_once(address, why,
 
 def test_without_dask_distributed_the_error_says_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ImportError
-    with pytest.raises(runner.ExtraNotInstalled, match=r'pip install -c constraints.txt -e "\.\[distributed\]"'):
+    with pytest.raises(cluster.ExtraNotInstalled, match=r'pip install -c constraints.txt -e "\.\[distributed\]"'):
         run_grid(tiny_tasks(), tmp_path, scheduler="tcp://127.0.0.1:8786", progress=False, log=quiet)
     assert main(["reproduce", *TINY_ARGS, "--scheduler", "tcp://127.0.0.1:8786", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -177,24 +177,24 @@ def test_scheduler_and_workers_exclude_each_other(tmp_path, capsys):
 
 
 class FakeClient:
-    """What _cluster_warnings asks of a distributed.Client: run a function on every worker."""
+    """What cluster_warnings asks of a distributed.Client: run a function on every worker."""
 
     def __init__(self, variables_by_worker: dict):
         self.variables_by_worker = variables_by_worker
 
     def run(self, function):
-        assert function is runner._worker_blas_threads
+        assert function is cluster.worker_blas_threads
         return self.variables_by_worker
 
 
 def test_the_cluster_warnings_name_workers_whose_blas_may_use_several_threads():
-    one = {name: "1" for name in runner.DASK_WORKER_BLAS_VARS}
-    assert runner._cluster_warnings(FakeClient({"tcp://a:1": one, "tcp://b:1": one})) == []
+    one = {name: "1" for name in cluster.DASK_WORKER_BLAS_VARS}
+    assert cluster.cluster_warnings(FakeClient({"tcp://a:1": one, "tcp://b:1": one})) == []
     many = {**one, "OMP_NUM_THREADS": "4", "OPENBLAS_NUM_THREADS": None}
-    [line] = runner._cluster_warnings(FakeClient({"tcp://a:1": one, "tcp://b:1": many}))
+    [line] = cluster.cluster_warnings(FakeClient({"tcp://a:1": one, "tcp://b:1": many}))
     assert line.startswith("Dask worker tcp://b:1 may use several BLAS threads (OMP_NUM_THREADS=4, "
                            "OPENBLAS_NUM_THREADS=None)") and "--nthreads 1" in line
-    [line] = runner._cluster_warnings(FakeClient({}))
+    [line] = cluster.cluster_warnings(FakeClient({}))
     assert "has no workers yet" in line
 
 
@@ -203,5 +203,5 @@ def test_the_cluster_workers_run_with_one_blas_thread(scheduler):
     from distributed import Client
 
     with Client(scheduler, set_as_default=False) as client:
-        assert runner._cluster_warnings(client) == []
-        assert all(env["OPENBLAS_NUM_THREADS"] == "1" for env in client.run(runner._worker_blas_threads).values())
+        assert cluster.cluster_warnings(client) == []
+        assert all(env["OPENBLAS_NUM_THREADS"] == "1" for env in client.run(cluster.worker_blas_threads).values())

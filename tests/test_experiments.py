@@ -1,4 +1,4 @@
-"""The experiment runner: grids, parallel runs, one JSON per run, resuming, failures.
+"""The experiment runner: grids, parallel runs, one JSON per run, resuming, failures, measures.
 
 Runs train on the real MNIST ($MNIST_DIR, see tests/_mnist.py) cut to a few
 hundred samples and two epochs, so the whole file takes seconds.
@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from mlp_lab import config as config_module
 from mlp_lab.cli import main
 from mlp_lab.config import TrainConfig, load_splits
 from mlp_lab.experiments import (
@@ -25,8 +26,9 @@ from mlp_lab.experiments import (
     make_grid,
     run_grid,
     run_path,
-    runner,
+    train_run,
 )
+from mlp_lab.reference import SETTINGS
 from mlp_lab.records import read_run
 from mlp_lab.report import load_results, results_markdown
 from mlp_lab.threads import BLAS_THREAD_ENV_VARS, blas_thread_env, blas_threads_in_environment
@@ -57,8 +59,7 @@ def test_report_grid_is_the_references_18_runs_at_its_settings():
     assert {"mlp1-l2-sigmoid", "mlp2-hinge-gelu", "mlp2-cross_entropy-relu"} <= ids
     for t in tasks:
         c = t.config
-        assert (c.init_std, c.lr, c.momentum, c.weight_decay, c.batch_size) == (0.01, 0.01, 0.9, 0.0, 100)
-        assert (c.max_epochs, c.patience, c.monitor, c.margin, c.scaling) == (100, 10, "test_acc", 5.0, "course")
+        assert {name: getattr(c, name) for name in SETTINGS} == dict(SETTINGS)
         # Measured (results/output_activation_check.md): the logits go to every loss.
         assert c.output_activation is None and REFERENCE_OUTPUT_ACTIVATION[c.loss] is None
         assert c.train_subset is None and c.test_subset is None and c.seed == 0
@@ -92,7 +93,7 @@ def test_seeds_validation_only_and_overrides():
         (dict(name="nope"), "unknown grid 'nope'; choose one of: report"),
         (dict(name="report", seeds=0), "seeds must be"),
         (dict(name="report", only=["mlp3"]), "no configuration of grid 'report' matches"),
-        (dict(name="report", lr=-1.0), "learning rate must be > 0"),
+        (dict(name="report", learning_rate=0.1), r"unknown TrainConfig fields \['learning_rate'\]"),
     ],
 )
 def test_bad_grid_arguments_say_what_is_wrong(kwargs, message):
@@ -101,17 +102,39 @@ def test_bad_grid_arguments_say_what_is_wrong(kwargs, message):
 
 
 def test_every_grid_has_a_description():
-    assert set(GRIDS) == {"report", "report-as-drawn", "quick"}
+    assert set(GRIDS) == {"report", "report-as-drawn", "quick", "l2-loss-check"}
     assert all(desc for desc, _ in GRIDS.values())
 
 
-def test_worker_splits_equal_load_splits(mnist):
-    config = TrainConfig(monitor="val_acc", val_size=500, train_subset=400, test_subset=300, seed=3)
-    ours, theirs = runner._splits(config, mnist), load_splits(config, mnist)
-    assert set(ours) == set(theirs) == {"train", "val", "test"}
-    for name in ours:
-        for a, b in zip(ours[name], theirs[name]):
-            np.testing.assert_array_equal(a, b)
+def test_the_l2_grid_is_the_report_grids_l2_rows_and_only_filters_before_overrides():
+    report = {t.run_id: t.config for t in make_grid("report")}
+    l2 = make_grid("l2-loss-check")
+    assert [t.run_id for t in l2] == [f"mlp{d}-l2-{a}-seed0" for d in (1, 2) for a in ("sigmoid", "relu", "gelu")]
+    assert all(t.config == report[t.run_id] for t in l2)
+    # `only` picks rows by the grid's own ids, then the overrides apply (a loss override renames the ids)
+    unsquared = make_grid("l2-loss-check", only=["mlp1-l2-relu"], loss="l2_unsquared")
+    assert [t.run_id for t in unsquared] == ["mlp1-l2_unsquared-relu-seed0"]
+
+
+def test_a_process_loads_its_dataset_once_for_all_its_runs(mnist, monkeypatch):
+    """The runner's workers keep the dataset (load_splits(cache=True)); the splits are load_splits' own."""
+    loads = []
+    real = config_module.load_dataset
+    monkeypatch.setattr(config_module, "load_dataset", lambda *a, **k: loads.append(a) or real(*a, **k))
+    configs = [TrainConfig(monitor="val_acc", val_size=500, train_subset=400, test_subset=300, seed=s) for s in (3, 4)]
+    cached = [load_splits(c, mnist, cache=True) for c in configs]
+    assert len(loads) == 1
+    for config, ours in zip(configs, cached):
+        theirs = load_splits(config, mnist)
+        assert set(ours) == set(theirs) == {"train", "val", "test"}
+        for name in ours:
+            for a, b in zip(ours[name], theirs[name]):
+                np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="read-only"):  # no run can change the data of the next
+        load_splits(TrainConfig(), mnist, cache=True)["train"][0][0, 0] = 1.0
+    loads.clear()
+    outcome = run_grid(tiny_tasks("mlp1-l2"), None, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    assert len(outcome.trained) == 3 and len(loads) <= 1  # at most once: this process may hold it already
 
 
 # --------------------------------------------------------------------------- #
@@ -171,9 +194,8 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(mnist, tmp_path,
     before = (first.stat().st_mtime_ns, first.read_bytes())
 
     trained = []
-    real = runner.train_task
-    monkeypatch.setattr(runner, "train_task", lambda task, *a: trained.append(task.run_id) or real(task, *a))
-    outcome = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    outcome = run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None,
+                       on_run_done=lambda record: trained.append(record.run_id))
     assert outcome.skipped == [first.stem]
     assert sorted(trained) == sorted(outcome.trained) == sorted(t.run_id for t in tasks if t.run_id != first.stem)
     assert (first.stat().st_mtime_ns, first.read_bytes()) == before
@@ -184,7 +206,8 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(mnist, tmp_path,
     # Nothing left to do: a third call trains nothing and leaves the log as it was.
     trained.clear()
     log_before = (tmp_path / "grid.json").read_bytes()
-    assert run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None).trained == []
+    assert run_grid(tasks, tmp_path, workers=0, data_dir=mnist, progress=False, log=lambda s: None,
+                    on_run_done=lambda record: trained.append(record.run_id)).trained == []
     assert trained == []
     assert (tmp_path / "grid.json").read_bytes() == log_before
 
@@ -240,6 +263,91 @@ def test_an_unreadable_run_json_is_trained_again(mnist, tmp_path):
 def test_config_ids_name_depth_loss_and_activation():
     assert config_id(TrainConfig(architecture="mlp2", loss="hinge", activation="gelu")) == "mlp2-hinge-gelu"
     assert config_id(TrainConfig(architecture=[64, 32])) == "h64x32-cross_entropy-relu"
+    assert config_id(TrainConfig(architecture=(64, 32))) == "h64x32-cross_entropy-relu"
+    assert config_id(TrainConfig(architecture=np.array([8]))) == "h8-cross_entropy-relu"
+    assert config_id(TrainConfig(architecture=[])) == "h-cross_entropy-relu"  # no hidden layer
+    assert config_id(TrainConfig(architecture=2, loss="l2")) == "mlp2-l2-relu"
+    assert config_id(TrainConfig(architecture="MLP1", loss="l2_unsquared")) == "mlp1-l2_unsquared-relu"
+
+
+# --------------------------------------------------------------------------- #
+# Arguments checked before anything runs; runs in memory; measures
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("tasks, options, message", [
+    (lambda t: [replace(t, config=replace(t.config, lr=-1.0))], {}, "learning rate must be > 0, got -1.0"),
+    (lambda t: [replace(t, config=replace(t.config, batch_size=0))], {}, "batch_size must be a whole number >= 1"),
+    (lambda t: [t, t], {}, "two tasks have the run id 'mlp1-l2-relu-seed0'"),
+    (lambda t: [t], dict(workers=-1), "workers must be >= 0"),
+    (lambda t: [t], dict(workers=2, splits={}), "in-memory splits, or failures raised rather than recorded"),
+    (lambda t: [t], dict(recorded=(), workers=1), "pass workers=0"),
+    (lambda t: [t], dict(recorded=(), scheduler="tcp://127.0.0.1:8786"), "pass workers=0 and no scheduler"),
+])
+def test_bad_arguments_fail_before_anything_is_trained_or_written(tmp_path, tasks, options, message):
+    with pytest.raises(ValueError, match=message):
+        run_grid(tasks(tiny_tasks("mlp1-l2-relu")[0]), tmp_path / "out", progress=False, **options)
+    assert not (tmp_path / "out").exists()
+
+
+def mean_weight(model, loss_fn):
+    """A measure: the first layer's mean |W| (module level, so that a pool's worker can unpickle it)."""
+    return float(np.abs(model.layers[0].W.data).mean())
+
+
+class BatchCounter:
+    """A measure with a begin: counts the batches training asked a gradient for, epoch by epoch."""
+
+    def begin(self, config, splits, loss_fn):
+        self.loss, self.seen = loss_fn, 0
+        counter = self
+
+        class Counting(type(loss_fn)):
+            def backward(self):
+                counter.seen += 1
+                return super().backward()
+
+        return Counting()
+
+    def __call__(self, model, loss_fn):
+        seen, self.seen = self.seen, 0
+        return seen
+
+
+def test_a_measure_is_taken_at_initialisation_and_after_every_epoch_in_a_pool(mnist, tmp_path):
+    tasks = tiny_tasks("mlp1-l2-relu", max_epochs=3, patience=None)
+    outcome = run_grid(tasks, tmp_path, workers=1, data_dir=mnist, measure=mean_weight, progress=False,
+                       log=lambda s: None)
+    record = read_run(run_path(tmp_path, tasks[0]))
+    assert record == outcome.records[tasks[0].run_id] and record.schema == 2
+    assert len(record.measurements) == 4 and len(set(record.measurements)) == 4  # the weights moved each epoch
+    # A stored run without the measurements this grid takes is not done, and never overwritten.
+    plain = tmp_path / "plain"
+    run_grid(tasks, plain, workers=0, data_dir=mnist, progress=False, log=lambda s: None)
+    with pytest.raises(ValueError, match="without the measurements this grid takes"):
+        run_grid(tasks, plain, workers=0, data_dir=mnist, measure=mean_weight, progress=False)
+
+
+def test_a_measure_may_watch_the_training_batches_through_the_loss(mnist):
+    splits = load_splits(TrainConfig(train_subset=250, test_subset=100), mnist)
+    task = Task("watched", TrainConfig(architecture=[8], loss="l2", max_epochs=2, patience=None, batch_size=100))
+    model, record = train_run(task, splits=splits, measure=BatchCounter())
+    assert record.measurements == [0, 3, 3]  # 250 images in batches of 100: three updates an epoch, no evaluation
+    _, plain = train_run(task, splits=splits)
+    same = ("train_loss", "train_acc", "test_loss", "test_acc")  # the watching loss trained exactly as the plain one
+    assert {m: record.metric_curve(m) for m in same} == {m: plain.metric_curve(m) for m in same}
+
+
+def test_in_memory_runs_keep_their_records_and_raise_what_they_do_not_record(mnist):
+    splits = load_splits(TrainConfig(train_subset=200, test_subset=100), mnist)
+    tasks = [Task(f"lr{lr:g}", TrainConfig(architecture=[8], loss="l2", lr=lr, max_epochs=2, patience=None))
+             for lr in (0.01, 1e6)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        outcome = run_grid(tasks, None, splits=splits, progress=False, log=lambda s: None)
+    assert outcome.records["lr0.01-seed0"].ok and outcome.records["lr1e+06-seed0"].status == "diverged"
+    broken = Task("broken", TrainConfig(architecture=[8], max_epochs=1))
+    with pytest.raises(KeyError):  # a split missing: raised at once, not recorded, when asked so
+        run_grid([broken], None, splits={"test": splits["test"]}, recorded=(), progress=False, log=lambda s: None)
 
 
 # --------------------------------------------------------------------------- #
@@ -251,8 +359,11 @@ def test_config_ids_name_depth_loss_and_activation():
     "argv, message",
     [
         (["reproduce", "--grid", "nope"], "argument --grid: invalid choice: 'nope'"),
-        (["reproduce", "--seeds", "0"], "argument --seeds: 0 is not allowed"),
-        (["reproduce", "--workers", "-1"], "argument --workers: -1 is not allowed"),
+        (["reproduce", "--seeds", "0"], "reproduce: error: seeds must be a count >= 1"),
+        (["reproduce", "--seeds", "two"], "argument --seeds: 'two' is not a valid int"),
+        (["reproduce", "--workers", "-1", "--only", "mlp1-l2-relu"], "reproduce: error: workers must be >= 0"),
+        (["reproduce", "--epochs", "0", "--only", "mlp1-l2-relu"], "max_epochs must be a whole number >= 1, got 0"),
+        (["reproduce", "--only", "mlp9"], "no configuration of grid 'report' matches ['mlp9']"),
     ],
 )
 def test_cli_usage_errors_are_one_line(argv, message, capsys):
@@ -263,10 +374,19 @@ def test_cli_usage_errors_are_one_line(argv, message, capsys):
     assert message in err and err.count("\n") == 1
 
 
-def test_cli_only_that_matches_nothing_is_a_one_line_error(tmp_path, capsys):
-    assert main(["reproduce", "--only", "mlp9", "--out", str(tmp_path), "--no-progress"]) == 1
+def test_cli_a_folder_holding_other_runs_is_a_usage_error_and_stays_as_it_was(mnist, tmp_path, capsys):
+    task = tiny_tasks("mlp1-l2-relu")[0]
+    path = run_path(tmp_path, task)
+    run_grid([replace(task, config=replace(task.config, lr=0.05))], tmp_path, workers=0, data_dir=mnist,
+             progress=False, log=lambda s: None)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--only", "mlp1-l2-relu", "--train-subset", "300", "--test-subset", "200",
+              "--epochs", "2", "--out", str(tmp_path), "--no-progress"])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "no configuration of grid 'report' matches ['mlp9']" in err and err.count("\n") == 1
+    assert "holds a run with a different config (fields ['lr'] differ)" in err and err.count("\n") == 1
+    assert path.read_bytes() == before
 
 
 def test_the_cli_offers_every_output_activation_the_engine_builds(capsys):

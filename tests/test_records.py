@@ -68,7 +68,9 @@ def test_json_round_trip_keeps_the_types(tmp_path):
     [
         (lambda d: d.pop("host"), r"missing keys \['host'\]"),
         (lambda d: d.update(colour="blue"), r"unknown keys \['colour'\]"),
-        (lambda d: d.update(schema=2), "schema 2; this version reads schema 1"),
+        (lambda d: d.update(schema=3), "schema 3; this version reads schemas 1, 2 only"),
+        (lambda d: d.update(schema=2), r"missing keys \['measurements'\]"),  # schema 2 carries them
+        (lambda d: d.update(measurements=[1.0]), r"unknown keys \['measurements'\]"),  # schema 1 does not
         (lambda d: d.update(status="great"), "run status must be one of ok, diverged, failed"),
         (lambda d: d["config"].update(learning_rate=1), "unknown config keys"),
     ],
@@ -77,6 +79,23 @@ def test_a_malformed_record_says_what_is_wrong(change, message):
     d = record().to_dict()
     change(d)
     with pytest.raises(ValueError, match=message):
+        RunRecord.from_dict(d)
+
+
+def test_measurements_make_a_schema_2_record_and_none_leave_schema_1_as_it_was(tmp_path):
+    plain = record()
+    assert plain.schema == RUN_SCHEMA == 1 and "measurements" not in plain.to_dict()
+    measured = record(measurements=[{"norm": 0.5}, {"norm": 0.25}, None, {"norm": 0.125}])
+    assert measured.schema == 2 and measured.to_dict()["measurements"][3] == {"norm": 0.125}
+    measured.save(tmp_path / "m.json")
+    back = read_run(tmp_path / "m.json")
+    assert back == measured and back.to_json() == (tmp_path / "m.json").read_text()
+    # Everything but the measurements is the plain record's, key for key: a reader of schema 1 sees its own layout.
+    assert {k: v for k, v in measured.to_dict().items() if k not in ("schema", "measurements")} == \
+        {k: v for k, v in plain.to_dict().items() if k != "schema"}
+    d = measured.to_dict()
+    d["measurements"] = None
+    with pytest.raises(ValueError, match="schema 2 holds a list of measurements"):
         RunRecord.from_dict(d)
 
 

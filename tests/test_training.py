@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlp_core.losses import HingeLoss, L2Loss, SoftmaxCrossEntropyLoss
-from mlp_core.network import build_mlp
+from mlp_core.network import build_mlp, check_mlp_arguments
 from mlp_core.optim import SGD
 from mlp_core.training import (
     EarlyStopping,
@@ -234,6 +234,17 @@ def test_train_config_says_what_the_engine_constructors_say():
         assert str(from_config.value) == str(from_constructor.value), fields
 
 
+def test_build_mlp_checks_each_argument_once_where_it_is_used():
+    """The names in build_mlp (even with no hidden layer to use the activation), sizes and init_std in Linear."""
+    with pytest.raises(ValueError, match="choose one of: sigmoid"):
+        build_mlp([], "swish")
+    with pytest.raises(ValueError, match="hidden sizes must be positive"):
+        build_mlp([4, 0], "relu")
+    with pytest.raises(ValueError, match=r"Linear sizes must be positive whole numbers, got in_features=0"):
+        build_mlp([4], "relu", input_size=0)
+    assert check_mlp_arguments([4], "relu", input_size=3, num_classes=2) == [3, 4, 2]
+
+
 def test_early_stopping_and_train_reject_bad_arguments():
     with pytest.raises(ValueError, match="min_delta must be >= 0"):
         EarlyStopping(3, "max", min_delta=-0.1)
@@ -242,3 +253,25 @@ def test_early_stopping_and_train_reject_bad_arguments():
     model = build_mlp([4], "relu", input_size=8, num_classes=3)
     with pytest.raises(ValueError, match="patience must be a whole number of epochs >= 1, got 0"):
         train(model, L2Loss(), SGD(model.parameters()), blobs(30), blobs(30), patience=0, progress=False)
+
+
+def test_the_lab_passes_every_setting_so_the_engines_own_defaults_never_change_its_runs(monkeypatch):
+    """TrainConfig (the reference's settings) is the one source: the engine's defaults (train's batch 100,
+    SGD's momentum 0, build_mlp's init_std) are for a student's own calls, and changing them changes no lab run."""
+    from mlp_core import network, optim, training
+    from mlp_lab.config import run
+
+    rng = np.random.default_rng(0)
+    splits = {name: (rng.standard_normal((n, 784)).astype(np.float32), rng.integers(0, 10, n))
+              for name, n in (("train", 120), ("test", 60))}
+    config = TrainConfig(architecture=[8], max_epochs=3, patience=2, seed=1)
+    _, before = run(config, splits, progress=False)
+    monkeypatch.setattr(training.train, "__kwdefaults__", {
+        **training.train.__kwdefaults__, "batch_size": 7, "max_epochs": 1, "patience": None, "monitor": "test_loss",
+        "seed": 99})
+    monkeypatch.setattr(optim.SGD.__init__, "__defaults__", (0.5, 0.5, 0.5))
+    monkeypatch.setattr(network.build_mlp, "__kwdefaults__", {**network.build_mlp.__kwdefaults__, "init_std": 1.0})
+    _, after = run(config, splits, progress=False)
+    metrics = ("train_loss", "train_acc", "test_loss", "test_acc")
+    assert {m: after[m] for m in metrics} == {m: before[m] for m in metrics}
+    assert after.best_epoch == before.best_epoch and after.num_epochs == before.num_epochs

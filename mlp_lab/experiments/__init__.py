@@ -6,14 +6,21 @@
 (:data:`GRIDS`); with ``seeds=S`` every configuration is trained with seeds
 0..S-1, each (configuration, seed) one :class:`Task` (:func:`make_grid`).
 
-``runner``: :func:`run_grid` trains the tasks in worker processes (or on a
-Dask cluster) and writes every finished run at once, atomically, as a
-:class:`~mlp_lab.records.RunRecord` to ``<out>/runs/<config-id>-seed<k>.json``
-(:func:`run_path`): its config, seed, status, per-epoch history, the metrics
-at the best and at the final epoch, the seconds per epoch and the library
-versions. Its ``status`` is ``"ok"``, ``"diverged"`` (the loss became NaN or
-infinite: the history up to then is kept) or ``"failed"`` (any other
-exception: the traceback is kept); a run that fails never stops the others.
+``runner``: the one place that trains many runs: the ``reproduce`` command,
+the L2 loss study (:mod:`mlp_lab.l2_loss_check`) and the notebooks' sweeps
+(:func:`mlp_lab.analysis.sweep`, :func:`~mlp_lab.analysis.recorded_run`) all
+go through it. :func:`run_grid` trains the tasks in this process, in worker
+processes or on a Dask cluster, and writes every finished run at once,
+atomically, as a :class:`~mlp_lab.records.RunRecord` to
+``<out>/runs/<config-id>-seed<k>.json`` (:func:`run_path`; or keeps it in
+memory): its config, seed, status, per-epoch history, the metrics at the best
+and at the final epoch, the seconds per epoch, the library versions and, with a
+``measure``, what it measured at initialisation and after every epoch. Its
+``status`` is ``"ok"``, ``"diverged"`` (the loss became NaN or infinite: the
+history up to then is kept) or ``"failed"`` (any other exception: the
+traceback is kept); a run that fails never stops the others. One run is
+:func:`train_run`, on the data it is given (a notebook's splits in memory) or
+on the data its config names.
 
 Resuming: a rerun skips every task whose JSON exists, is readable and has the
 same config, so an interrupted grid picks up where it stopped. Runs recorded as
@@ -30,11 +37,12 @@ worker would be too late: importing mlp_core imports numpy). Two
 single-threaded workers on two cores are faster than one worker with two BLAS
 threads for these small matrices, and the per-epoch timings stay comparable
 (note that the workers share the memory bandwidth). Each worker loads the
-dataset once and keeps it for all its runs. ``workers=0`` trains in the
+dataset once and keeps it for all its runs (``load_splits(..., cache=True)``).
+``workers=0`` trains in the
 calling process, one run after another (for debugging and tests; the BLAS
 threads are then whatever this process has).
 
-On a Dask cluster: ``scheduler="tcp://HOST:8786"`` (``--scheduler``) sends
+On a Dask cluster (``cluster``): ``scheduler="tcp://HOST:8786"`` (``--scheduler``) sends
 each run as one task (:func:`train_task`, in the pool's order) to the workers
 of the Dask scheduler at that address, instead of local processes; each
 record comes back to the calling process, which writes its JSON as above, so
@@ -61,9 +69,9 @@ step and its matplotlib).
 """
 
 from .grids import GRIDS, REFERENCE_OUTPUT_ACTIVATION, Task, config_id, make_grid, reference_configs
-from .runner import GridOutcome, run_grid, run_path, train_task
+from .runner import GridOutcome, run_grid, run_path, train_run, train_task
 
 __all__ = [
     "GRIDS", "REFERENCE_OUTPUT_ACTIVATION", "GridOutcome", "Task", "config_id", "make_grid",
-    "reference_configs", "run_grid", "run_path", "train_task",
+    "reference_configs", "run_grid", "run_path", "train_run", "train_task",
 ]

@@ -4,7 +4,8 @@ A *grid* is a named list of configurations (:data:`GRIDS`); with ``seeds=S``
 every configuration is trained with seeds 0..S-1, and each (configuration,
 seed) is one :class:`Task`. The ``report`` grid is the reference's 18
 configurations at its settings (the grid's name is kept as instructors
-script it: ``--grid report``).
+script it: ``--grid report``); ``l2-loss-check`` its six L2 rows, which the
+L2 loss study (:mod:`mlp_lab.l2_loss_check`) trains with its measure.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..config import TrainConfig
 from ..reference import ACTIVATION_ORDER, DEPTHS, LOSS_ORDER
 
 #: Output activation per loss in the ``report`` grid: none for every loss (the
-#: logits go straight to the loss), settled by measurement in
-#: results/output_activation_check.md. With the activation after the output
-#: layer too (as the reference's architecture table draws it), Sigmoid+L2 lands
-#: 1.8 pp (MLP1) and 83 pp (MLP2: stuck on its initial plateau until early
-#: stopping ends it) below the reference, while without it both are within 0.2 pp
-#: (95.79 vs 95.94%, 94.65 vs 94.69%); cross-entropy and hinge losses as low as
-#: the reference's are impossible behind a Sigmoid output (at least 1.46 and 36).
+#: logits go straight to the loss). Settled by measurement
+#: (results/output_activation_check.md): with a Sigmoid after the output layer,
+#: as the reference's architecture table draws it, the Sigmoid + L2 rows fall
+#: short of the reference's accuracies, and cross-entropy and hinge losses as low
+#: as the reference's cannot be reached, since a Sigmoid bounds the outputs.
 REFERENCE_OUTPUT_ACTIVATION: dict[str, str | None] = {
     "l2": None,
     "cross_entropy": None,
@@ -47,19 +48,28 @@ class Task:
 
 
 def config_id(config: TrainConfig) -> str:
-    """'mlp1-l2-sigmoid': depth, loss and hidden activation (what the reference's table varies)."""
+    """'mlp1-l2-sigmoid': architecture, loss and hidden activation (what the reference's table varies).
+
+    The one id of a configuration (file names, tables, the L2 study's rows). An
+    architecture name is written as it is ('mlp2'), a depth by its name
+    (2: 'mlp2'), a list of hidden sizes as 'h' and the sizes ([512, 256]:
+    'h512x256'; []: 'h', no hidden layer).
+    """
     arch = config.architecture
-    arch = arch if isinstance(arch, str) else "h" + "x".join(map(str, arch))
+    if isinstance(arch, str):
+        arch = arch.lower()
+    elif isinstance(arch, (int, np.integer)):
+        arch = f"mlp{arch}"
+    else:
+        arch = "h" + "x".join(str(int(size)) for size in arch)
     return f"{arch}-{config.loss}-{config.activation}"
 
 
 def reference_configs(output_activations: dict[str, str | None] | None = None, **overrides) -> list[TrainConfig]:
     """The reference's 18 configurations: MLP1/MLP2 x L2/CE/hinge x Sigmoid/ReLU/GELU.
 
-    Settings are TrainConfig's defaults, which are the reference's (init_std
-    0.01, lr 0.01, momentum 0.9, no weight decay, batch 100, at most 100
-    epochs, patience 10 on the test accuracy, hinge margin 5, course pixel
-    scaling). ``output_activations`` maps a loss to its output activation
+    Settings are TrainConfig's defaults, the reference's
+    (:data:`mlp_lab.reference.SETTINGS`). ``output_activations`` maps a loss to its output activation
     (default :data:`REFERENCE_OUTPUT_ACTIVATION`); ``overrides`` replace any
     field (an ``output_activation`` override applies to every loss).
     """
@@ -74,29 +84,31 @@ def reference_configs(output_activations: dict[str, str | None] | None = None, *
     return configs
 
 
-def _grid_reference(**overrides) -> list[TrainConfig]:
-    return reference_configs(**overrides)
-
-
-def _grid_reference_as_drawn(**overrides) -> list[TrainConfig]:
+def _grid_reference_as_drawn() -> list[TrainConfig]:
     # The reference's architecture table: an activation after EVERY Linear, the output one included.
-    return reference_configs({loss: "same" for loss in LOSS_ORDER}, **overrides)
+    return reference_configs({loss: "same" for loss in LOSS_ORDER})
 
 
-def _grid_quick(**overrides) -> list[TrainConfig]:
-    quick = dict(train_subset=10000, test_subset=2000, max_epochs=5)
-    quick.update(overrides)
-    return reference_configs(**quick)
+def _grid_quick() -> list[TrainConfig]:
+    return reference_configs(train_subset=10000, test_subset=2000, max_epochs=5)
 
 
-#: Named grids: name -> (description, function(**TrainConfig overrides) -> list of TrainConfig).
-GRIDS: dict[str, tuple[str, Callable[..., list[TrainConfig]]]] = {
-    "report": ("the reference's 18 runs at its settings", _grid_reference),
+def _grid_l2() -> list[TrainConfig]:
+    return [c for c in reference_configs() if c.loss == "l2"]
+
+
+#: Named grids: name -> (description, function() -> list of TrainConfig).
+GRIDS: dict[str, tuple[str, Callable[[], list[TrainConfig]]]] = {
+    "report": ("the reference's 18 runs at its settings", reference_configs),
     "report-as-drawn": (
         "the 18 runs with an activation after the output layer too, as the reference's table draws it",
         _grid_reference_as_drawn,
     ),
     "quick": ("the 18 runs on 10000 train / 2000 test samples for 5 epochs (CI, a first look)", _grid_quick),
+    "l2-loss-check": (
+        "the reference's six L2 runs (python -m mlp_lab.l2_loss_check trains them with the L2 study's measure)",
+        _grid_l2,
+    ),
 }
 
 
@@ -114,14 +126,14 @@ def make_grid(
         seeds: a count S (seeds 0..S-1) or an explicit list of seeds.
         validation: early-stop on a held-out split of the training set
             (``monitor='val_acc'``, 10000 samples) instead of the test set.
-        only: keep only configurations whose id contains one of these strings
-            (e.g. ``["mlp1-l2"]``).
-        overrides: TrainConfig fields to set on every configuration
+        only: keep only configurations whose id (before ``overrides``)
+            contains one of these strings (e.g. ``["mlp1-l2"]``).
+        overrides: TrainConfig fields to set on every configuration kept
             (e.g. ``dataset='fashion-mnist'``, ``max_epochs=2``).
 
     Tasks are ordered seed-major (all configurations of seed 0 first), so an
-    interrupted grid has finished whole seeds first. Every configuration is
-    validated here, before anything trains.
+    interrupted grid has finished whole seeds first. The runner validates
+    every configuration before it trains any (:func:`~mlp_lab.experiments.run_grid`).
     """
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; choose one of: {', '.join(GRIDS)}")
@@ -130,13 +142,15 @@ def make_grid(
         raise ValueError(f"seeds must be a count >= 1 or a list of seeds >= 0, got {seeds!r}")
     if validation:
         overrides = {"monitor": "val_acc", **overrides}
-    configs = GRIDS[name][1](**overrides)
-    for config in configs:
-        config.validate()
+    configs = GRIDS[name][1]()
     if only:
         kept = [c for c in configs if any(s in config_id(c) for s in only)]
         if not kept:
             ids = ", ".join(config_id(c) for c in configs)
             raise ValueError(f"no configuration of grid {name!r} matches {list(only)}; its ids: {ids}")
         configs = kept
+    unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
+    configs = [replace(c, **overrides) for c in configs]
     return [Task(config_id(c), replace(c, seed=s)) for s in seed_list for c in configs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mlp_core import __version__
+from mlp_core.atomic import atomic_write_text
 
 try:  # optional dependency: only to record the threads the BLAS really uses
     from threadpoolctl import threadpool_info
@@ -69,3 +71,14 @@ def command_line() -> str | None:
 def now() -> str:
     """The UTC time to the second, ISO 8601."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def log_invocation(out_dir: Path, invocation: dict) -> None:
+    """Add one invocation of the runner to ``out_dir/grid.json`` (atomically; a missing or broken log starts anew)."""
+    path = Path(out_dir) / "grid.json"
+    try:
+        log = json.loads(path.read_text())
+    except (OSError, ValueError):
+        log = {"invocations": []}
+    log["invocations"].append(invocation)
+    atomic_write_text(path, json.dumps(log, indent=1))

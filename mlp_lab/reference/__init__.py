@@ -10,9 +10,18 @@ Its facts ship with the package, in this folder:
 
 Here they are read (:func:`load_reference`) and named once: the depths,
 losses and activations the reference compared, in the order of its table
-(:data:`DEPTHS`, :data:`LOSS_ORDER`, :data:`ACTIVATION_ORDER`). The engine
+(:data:`DEPTHS`, :data:`LOSS_ORDER`, :data:`ACTIVATION_ORDER`), the settings
+it trained them with (:data:`SETTINGS`) and how close a test accuracy must come
+to its own to count as reproducing it (:data:`TOLERANCE_PP`). The engine
 knows more of each (``mlp_core.losses.LOSSES``, ...); the grids and the
 report step use these.
+
+:data:`SETTINGS` is the one place the reference's settings are written:
+``mlp_lab.config.TrainConfig``'s defaults are read from it, the command line's
+defaults from those, and the grader's end-to-end check reads it too. The
+engine's own defaults (``mlp_core.training.train``'s ``batch_size=100``, ...)
+are the engine's, for a student who calls it by hand; the lab passes every
+setting explicitly and never relies on them.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
 
 #: The reference's results table, as it ships with the package.
 SEED_RESULTS = Path(__file__).with_name("seed_results.csv")
@@ -34,6 +45,28 @@ ACTIVATION_ORDER: tuple[str, ...] = ("sigmoid", "relu", "gelu")
 
 #: The four metrics of its table and figures.
 METRICS: tuple[str, ...] = ("test_acc", "test_loss", "train_acc", "train_loss")
+
+#: How the reference trained every model, by ``TrainConfig`` field: weights drawn from
+#: N(0, 0.01^2), SGD with learning rate 0.01 and momentum 0.9, no weight decay, batches of
+#: 100, at most 100 epochs, early stopping after 10 epochs without a rise in the test
+#: accuracy, hinge margin 5, pixels scaled as (x - 128) / 255 ('course').
+SETTINGS: Mapping[str, Any] = MappingProxyType({
+    "init_std": 0.01,
+    "lr": 0.01,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "batch_size": 100,
+    "max_epochs": 100,
+    "patience": 10,
+    "monitor": "test_acc",
+    "margin": 5.0,
+    "scaling": "course",
+})
+
+#: Largest |test accuracy difference| (percentage points) that counts as reproducing
+#: one of the reference's numbers: the report step's tables and conclusions and the
+#: L2 loss study use this one value.
+TOLERANCE_PP = 0.5
 
 
 def load_reference(path: str | Path | None = None) -> dict[str, dict[str, float]]:

@@ -28,12 +28,12 @@ reference's.
 """
 
 from ..records import load_results
-from ..reference import ACTIVATION_ORDER, LOSS_ORDER, METRICS, load_reference
+from ..reference import ACTIVATION_ORDER, LOSS_ORDER, METRICS, TOLERANCE_PP, load_reference
 from .command import write_report
 from .conclusions import conclusions
 from .figures import ACTIVATION_COLOURS, LOSS_STYLES, mean_curve, plot_curves, plot_pair, write_figures
 from .tables import (
-    ACTIVATION_TITLES, LOSS_TITLES, METRIC_TITLES, TOLERANCE_PP, epochs_to_reach, reference_agreement,
+    ACTIVATION_TITLES, LOSS_TITLES, METRIC_TITLES, epochs_to_reach, reference_agreement,
     summary_table, timing_table,
 )
 from .text import results_markdown, summary_markdown, timing_markdown

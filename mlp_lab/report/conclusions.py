@@ -14,9 +14,9 @@ import statistics
 from typing import Sequence
 
 from ..records import RunRecord
-from ..reference import ACTIVATION_ORDER, DEPTHS, LOSS_ORDER
+from ..reference import ACTIVATION_ORDER, DEPTHS, LOSS_ORDER, TOLERANCE_PP
 from .tables import (
-    ACTIVATION_TITLES, LOSS_TITLES, TOLERANCE_PP, epochs_to_reach, finished, summary_table, timing_table,
+    ACTIVATION_TITLES, LOSS_TITLES, epochs_to_reach, finished, summary_table, timing_table,
 )
 
 Accuracy = dict[tuple[int, str, str], float]

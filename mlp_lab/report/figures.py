@@ -1,11 +1,12 @@
 """The reference's eight figures and the side-by-side comparison of two configurations.
 
 Colour is the activation, line style the loss; accuracies are in % and losses
-on a log axis (hinge losses are ~30x larger than L2 ones).
+on a log axis (a hinge loss sums up to K - 1 margins, an L2 loss averages
+squared errors below 1: they differ by orders of magnitude).
 
 matplotlib is imported at the top: what imports the report step draws with
 it (the ``report`` and ``reproduce`` commands, notebook 08), and the command
-line, which imports every command, pays about 0.3 s for it at start-up. The
+line, which imports every command, pays for it at start-up. The
 engine and the grid's worker processes never import it.
 """
 
@@ -75,7 +76,7 @@ def plot_curves(results: Sequence[RunRecord], depth: int, metric: str, ax=None, 
             when every curve ends above it; the axis label then says so.
 
     Colour is the activation, line style the loss; losses use a log axis,
-    because hinge losses are ~30x larger than L2 ones. Returns the Axes.
+    because hinge and L2 losses differ by orders of magnitude. Returns the Axes.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(7.2, 4.2))

@@ -10,7 +10,7 @@ import statistics
 from typing import Iterable, Sequence
 
 from ..records import RunRecord, sort_records
-from ..reference import ACTIVATION_ORDER, METRICS, load_reference
+from ..reference import ACTIVATION_ORDER, METRICS, TOLERANCE_PP, load_reference
 
 #: How the tables, figures and conclusions name a metric, a loss and an activation.
 METRIC_TITLES = {
@@ -20,8 +20,6 @@ METRIC_TITLES = {
 }
 LOSS_TITLES = {"l2": "L2", "cross_entropy": "Cross-entropy", "hinge": "Hinge"}
 ACTIVATION_TITLES = {"sigmoid": "Sigmoid", "relu": "ReLU", "gelu": "GELU"}
-#: Largest |test accuracy difference| (percentage points) counted as reproducing the reference.
-TOLERANCE_PP = 0.5
 #: The two epochs whose metrics a run record keeps: the one early stopping selected, the last one.
 SELECTIONS = ("best", "final")
 

@@ -13,10 +13,10 @@ import io
 from typing import Sequence
 
 from ..records import RunRecord
-from ..reference import ACTIVATION_ORDER, METRICS
+from ..reference import ACTIVATION_ORDER, METRICS, TOLERANCE_PP
 from .conclusions import conclusions
 from .tables import (
-    ACTIVATION_TITLES, LOSS_TITLES, METRIC_TITLES, SELECTIONS, TOLERANCE_PP, finished, reference_agreement,
+    ACTIVATION_TITLES, LOSS_TITLES, METRIC_TITLES, SELECTIONS, finished, reference_agreement,
     summary_table, timing_table,
 )
 
