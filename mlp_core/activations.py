@@ -15,7 +15,10 @@ from .layers import Module
 
 
 class Sigmoid(Module):
-    """sigma(x) = 1 / (1 + exp(-x)),  sigma'(x) = sigma(x) (1 - sigma(x)) <= 1/4.
+    """sigma(x) = 1 / (1 + exp(-x)), values in (0, 1).
+
+    Derivation:
+        sigma'(x) = sigma(x) (1 - sigma(x)) <= 1/4, largest at x = 0.
 
     Computed as 0.5 * (1 + tanh(x / 2)), the same function written so that
     it never overflows: exp(-x) overflows float32 for x below about -88.72
@@ -23,7 +26,7 @@ class Sigmoid(Module):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: any shape -> sigma(x), same shape, values in [0, 1]."""
+        """x: any shape -> sigma(x), same shape, values in [0, 1]; caches what backward needs."""
         # BEGIN SOLUTION
         y = np.tanh(0.5 * x)
         y += 1
@@ -33,7 +36,7 @@ class Sigmoid(Module):
         # END SOLUTION
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        """dE/dx = dE/dy * y (1 - y), where y = sigma(x) is cached by forward."""
+        """grad_output dE/dy: the shape of x -> dE/dx, same shape, from what forward cached."""
         # BEGIN SOLUTION
         y = self.cache
         return grad_output * y * (1 - y)
@@ -41,10 +44,14 @@ class Sigmoid(Module):
 
 
 class ReLU(Module):
-    """relu(x) = max(0, x),  relu'(x) = 1 if x > 0 else 0 (0 at x = 0 by convention)."""
+    """relu(x) = max(0, x).
+
+    Derivation:
+        relu'(x) = 1 if x > 0 else 0.
+    """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: any shape -> max(0, x), same shape."""
+        """x: any shape -> max(0, x), same shape; caches what backward needs."""
         # BEGIN SOLUTION
         y = np.maximum(x, 0)
         self.cache = y
@@ -52,7 +59,10 @@ class ReLU(Module):
         # END SOLUTION
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        """dE/dx = dE/dy where the input was positive, 0 elsewhere."""
+        """grad_output dE/dy: the shape of x -> dE/dx, same shape, from what forward cached.
+
+        At exactly x = 0, where max(0, x) has no derivative, the course takes the derivative to be 0.
+        """
         # BEGIN SOLUTION
         y = self.cache
         return grad_output * (y > 0)
@@ -72,16 +82,16 @@ class GELU(Module):
         gelu(x) = 0.5 x (1 + tanh(u)),   u = c (x + a x^3),
         c = sqrt(2 / pi), a = 0.044715,
 
-    which differs from the exact form by less than 1e-3 everywhere. Its
-    derivative, with t = tanh(u):
+    which differs from the exact form by less than 1e-3 everywhere.
 
-        gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2).
+    Derivation:
+        with t = tanh(u), gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2).
 
     It costs a tanh and a few multiplications more than ReLU per element.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: any shape -> gelu(x), same shape."""
+        """x: any shape -> gelu(x), same shape; caches what backward needs."""
         # BEGIN SOLUTION
         # t = tanh(c (x + a x^3)), built in one buffer: GELU runs on every hidden
         # unit of every batch, and each temporary array costs time.
@@ -99,7 +109,7 @@ class GELU(Module):
         # END SOLUTION
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        """dE/dx = dE/dy * gelu'(x), using tanh(u) cached by forward."""
+        """grad_output dE/dy: the shape of x -> dE/dx, same shape, from what forward cached."""
         # BEGIN SOLUTION
         x, t = self.cache
         # gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2), in place

@@ -109,17 +109,22 @@ class Linear(Module):
         x: (N, in_features), W: (in_features, out_features),
         b: (out_features,), y: (N, out_features).
 
-    Backward, with G = dE/dy of shape (N, out_features):
+    ``forward`` keeps its input in ``self.cache``. ``backward`` receives
+    G = dE/dy, of shape (N, out_features), writes dE/dW into ``W.grad`` and
+    dE/db into ``b.grad`` (overwriting them) and returns dE/dx.
+
+    Derivation:
         dE/dW = x^T G          (in_features, out_features), summed over the batch
         dE/db = sum_n G[n]     (out_features,)
         dE/dx = G W^T          (N, in_features)
-
-    The loss already divides by the batch size N, so the layer sums over the
-    batch rather than averaging (the course's convention).
+        The loss already divides by the batch size N, so the layer sums over the
+        batch rather than averaging (the course's convention).
 
     Initialisation: W ~ N(0, init_std^2) with init_std = 0.01 as in the reference,
     b = 0. Small weights keep every pre-activation near 0 at the start, where
     Sigmoid and GELU are nearly linear and their gradients largest.
+    ``mlp_core.init`` gives the scales derived from the layer's variance
+    (LeCun, Glorot, He; notebook 01, section 4).
 
     Args:
         in_features, out_features: layer sizes.
@@ -129,8 +134,8 @@ class Linear(Module):
         compute_input_grad: when False, ``backward`` skips dE/dx and returns
             None. The first layer of a network sees the data, whose gradient
             nobody needs, so ``build_mlp`` switches it off there. It saves
-            half of that layer's backward work: dE/dW = x^T G and dE/dx =
-            G W^T each cost N * in * out multiply-adds, dE/db only N * out.
+            half of that layer's backward work: the input gradient costs as
+            many multiply-adds as the weight gradient, N * in * out.
     """
 
     def __init__(
@@ -156,7 +161,7 @@ class Linear(Module):
         return {"W": self.W, "b": self.b}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, in_features) -> y = x W + b: (N, out_features)."""
+        """x: (N, in_features) -> y = x W + b: (N, out_features); keeps x in ``self.cache`` for backward."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
@@ -168,7 +173,12 @@ class Linear(Module):
         # END SOLUTION
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
-        """grad_output: (N, out_features) -> dE/dx: (N, in_features); fills W.grad, b.grad."""
+        """grad_output G = dE/dy: (N, out_features) -> dE/dx: (N, in_features), or None.
+
+        Writes dE/dW (in_features, out_features) into ``W.grad`` and dE/db
+        (out_features,) into ``b.grad``, from the x that forward cached; returns
+        None instead of dE/dx when ``compute_input_grad`` is False.
+        """
         # BEGIN SOLUTION
         x = self.cache
         # Written into the existing gradient arrays: no new (in, out) array per batch.

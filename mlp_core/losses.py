@@ -69,11 +69,14 @@ class Loss:
 class L2Loss(Loss):
     """Euclidean loss against one-hot targets t:
 
-        E = 1/(2N) sum_n ||x_n - t_n||^2,     dE/dx = (x - t) / N.
+        E = 1/(2N) sum_n ||x_n - t_n||^2.
+
+    Derivation:
+        dE/dx = (x - t) / N.
     """
 
     def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """x: (N, K) outputs, labels: (N,) -> mean loss (float)."""
+        """x: (N, K) outputs, labels: (N,) -> mean loss (float); caches what backward needs."""
         self._check(x, labels)
         # BEGIN SOLUTION
         diff = x - one_hot(labels, x.shape[1], x.dtype)
@@ -82,7 +85,7 @@ class L2Loss(Loss):
         # END SOLUTION
 
     def backward(self) -> np.ndarray:
-        """-> dE/dx: (N, K)."""
+        """-> dE/dx: (N, K), from what forward cached."""
         # BEGIN SOLUTION
         diff = self.cache
         return diff / diff.shape[0]
@@ -92,7 +95,10 @@ class L2Loss(Loss):
 class SoftmaxCrossEntropyLoss(Loss):
     """Softmax followed by the negative log-likelihood of the true class:
 
-        p = softmax(x),  E = -1/N sum_n ln p_{n, t_n},  dE/dx = (p - onehot(t)) / N.
+        p = softmax(x),  E = -1/N sum_n ln p_{n, t_n}.
+
+    Derivation:
+        dE/dx = (p - onehot(t)) / N.
 
     ln softmax(x)_k = x_k - logsumexp(x), and logsumexp(x) = m + ln sum_k
     exp(x_k - m) with m = max_k x_k: shifting by the maximum keeps every
@@ -100,7 +106,7 @@ class SoftmaxCrossEntropyLoss(Loss):
     """
 
     def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """x: (N, K) logits, labels: (N,) -> mean cross-entropy (float)."""
+        """x: (N, K) logits, labels: (N,) -> mean cross-entropy (float); caches what backward needs."""
         self._check(x, labels)
         # BEGIN SOLUTION
         shifted = x - x.max(axis=1, keepdims=True)
@@ -113,7 +119,7 @@ class SoftmaxCrossEntropyLoss(Loss):
         # END SOLUTION
 
     def backward(self) -> np.ndarray:
-        """-> dE/dx = (softmax(x) - onehot(t)) / N: (N, K)."""
+        """-> dE/dx: (N, K), from what forward cached."""
         # BEGIN SOLUTION
         probs, labels = self.cache
         grad = probs.copy()
@@ -127,7 +133,8 @@ class HingeLoss(Loss):
 
         E = 1/N sum_n sum_{k != t_n} max(0, delta - x_{n,t_n} + x_{n,k}).
 
-    With m_{n,k} = 1 if the term (n, k) is positive:
+    Derivation:
+        with m_{n,k} = 1 if the term (n, k) is positive (0 otherwise),
         dE/dx_{n,k}   =  m_{n,k} / N                 for k != t_n,
         dE/dx_{n,t_n} = -(sum_{k != t_n} m_{n,k}) / N.
 
@@ -141,7 +148,7 @@ class HingeLoss(Loss):
         self.margin = margin
 
     def forward(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """x: (N, K) scores, labels: (N,) -> mean hinge loss (float)."""
+        """x: (N, K) scores, labels: (N,) -> mean hinge loss (float); caches what backward needs."""
         self._check(x, labels)
         # BEGIN SOLUTION
         rows = np.arange(x.shape[0])
@@ -153,7 +160,7 @@ class HingeLoss(Loss):
         # END SOLUTION
 
     def backward(self) -> np.ndarray:
-        """-> dE/dx: (N, K)."""
+        """-> dE/dx: (N, K), from what forward cached."""
         # BEGIN SOLUTION
         positive, labels, dtype = self.cache
         grad = positive.astype(dtype)

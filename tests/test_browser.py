@@ -5,7 +5,8 @@ On a fresh release of this repository, as a student would:
 
 1. open notebook 01 and run all: it stops with the NotImplementedError naming ``Linear.forward``;
 2. write ``Linear.forward`` and ``Linear.backward`` into ``mlp_core/layers.py`` *without restarting the
-   kernel*, run all again: every check passes;
+   kernel* (the notebook's own derivation by hand, ``gradients_by_hand``, filled in from the start), run all
+   again: every check passes;
 3. in notebook 00, drag the digit browser's page slider: the figure changes;
 4. with every function written, run each notebook: no error output, no broken image.
 
@@ -41,6 +42,8 @@ import nbformat
 import pytest
 
 from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_core import progress
+from mlp_instructor.release.build import module_notebooks
 from mlp_instructor.release.command import release
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
@@ -76,25 +79,34 @@ def free_port() -> int:
 
 
 def fill_in(kit: Path, modules: tuple[str, ...] | None = None) -> None:
-    """Write the instructor's answers into the kit, once, in place: the mlp_core modules named
-    (default all) and, with every module, the exercises inside notebooks (08-11 have their own)."""
+    """Write the instructor's answers into the kit, once, in place: the mlp_core modules named (default
+    all), and the exercises inside the notebooks that teach them (:func:`fill_in_notebooks`)."""
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
         if find_regions(original) and (modules is None or path.stem in modules):
             target = kit / "mlp_core" / path.name
             if "write this (see" in target.read_text():  # not filled in yet
                 target.write_text(fill_in_solutions(target.read_text(), original, path.name))
-    if modules is None:
-        for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-            originals = {c.get("id"): c["source"] for c in read_notebook(path)["cells"]
-                         if c["cell_type"] == "code" and find_regions(c["source"])}
-            if not originals:
-                continue
-            target = kit / "notebooks" / path.name
-            nb = read_notebook(target)
-            for cell in nb["cells"]:
-                if cell.get("id") in originals and "write this (see" in cell["source"]:
-                    cell["source"] = fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+    fill_in_notebooks(kit, modules)
+
+
+def fill_in_notebooks(kit: Path, modules: tuple[str, ...] | None = None) -> None:
+    """The exercises inside the notebooks that teach ``modules`` (default all: also 08-11's own), in place:
+    the derivations by hand of 01-03 are notebook cells the student fills in."""
+    prefixes = None if modules is None else tuple(f"{module_notebooks(progress.EXERCISES)[m]}_" for m in modules)
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        if prefixes is not None and not path.name.startswith(prefixes):
+            continue
+        originals = {c.get("id"): c["source"] for c in read_notebook(path)["cells"]
+                     if c["cell_type"] == "code" and find_regions(c["source"])}
+        if not originals:
+            continue
+        target = kit / "notebooks" / path.name
+        nb = read_notebook(target)
+        todo = [c for c in nb["cells"] if c.get("id") in originals and "write this (see" in c["source"]]
+        for cell in todo:
+            cell["source"] = fill_in_solutions(cell["source"], originals[cell["id"]], path.name)
+        if todo:  # an open notebook is not rewritten for nothing
             write_notebook(nb, target)
 
 
@@ -293,6 +305,7 @@ def lab(kit, screenshots, tmp_path_factory):
 
 
 def test_01_stops_at_linear_forward_then_passes_after_an_edit_without_restarting(lab, kit):
+    fill_in_notebooks(kit, ("layers",))  # the derivation by hand, in the notebook (it comes after the forward's checks)
     lab.open("01_linear_layer.ipynb")
     lab.run_all()
     error = lab.page.locator(".jp-OutputArea-output", has_text="NotImplementedError").first
@@ -306,11 +319,12 @@ def test_01_stops_at_linear_forward_then_passes_after_an_edit_without_restarting
     assert [k["id"] for k in lab.api("GET", "/api/kernels")] == kernels, "the kernel was restarted"
     text = lab.outputs_text()
     assert "NotImplementedError" not in text
-    for line in ("PASS Linear.forward on the hand-computed example", "PASS dE/dW = X^T G",
-                 "PASS the gradient check catches the wrong bias gradient"):
+    for line in ("PASS Linear.forward on the hand-computed example", "PASS gradients_by_hand: dE/dW",
+                 "PASS Linear.backward: dE/dW = X^T G", "PASS the gradient check catches the averaged gradient of c"):
         assert line in text
     assert all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in lab.prompts() if p.strip()), "a cell did not run"
-    lab.screenshot("01_after.png", scroll_to=lab.page.locator(".jp-OutputArea-output", has_text="PASS dE/dW").first)
+    lab.screenshot("01_after.png", scroll_to=lab.page.locator(".jp-OutputArea-output",
+                                                             has_text="PASS Linear.backward: dE/dW").first)
 
 
 def test_00_the_page_slider_changes_the_figure(lab):

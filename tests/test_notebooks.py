@@ -258,3 +258,72 @@ def test_checker_reports_an_unreadable_file(tmp_path):
     path = tmp_path / "broken.ipynb"
     path.write_text(json.dumps({"cells": "not a list"})[:-3])
     assert any("cannot be read" in p for p in notebook_file_problems(path))
+
+
+# --------------------------------------------------------------------------- #
+# The notebooks where the student writes: where to write, and derive before reading
+# --------------------------------------------------------------------------- #
+
+#: The notebooks whose functions the student writes (mlp_core.progress), and those that ask for derivations first.
+WRITING_NOTEBOOKS = ("01_linear_layer.ipynb", "02_activations.ipynb", "03_losses.ipynb",
+                     "04_network_and_optimizer.ipynb", "05_training_and_early_stopping.ipynb")
+DERIVING_NOTEBOOKS = {"01_linear_layer.ipynb": 1, "02_activations.ipynb": 1, "03_losses.ipynb": 3}
+ATTEMPT, DERIVATION = "attempt", "derivation"
+
+
+def derivation_problems(nb: nbformat.NotebookNode, pairs: int) -> list[str]:
+    """What is wrong with the order of attempts and derivations; [] if nothing.
+
+    Cells tagged ``attempt`` (the student's derivation by hand, a code cell to
+    fill in, and the cell that checks it at once) and cells tagged
+    ``derivation`` (the derivation itself, Markdown) must alternate in groups
+    (in the instructor's copy and in a student's, where the function's body is
+    one ``raise NotImplementedError`` line),
+    an attempt first: every derivation comes after the attempt it answers,
+    and there are ``pairs`` such pairs.
+    """
+    groups: list[tuple[str, list]] = []
+    for index, cell in enumerate(nb.cells):
+        tag = next((t for t in (ATTEMPT, DERIVATION) if t in _tags(cell)), None)
+        if tag and groups and groups[-1][0] == tag and groups[-1][1][-1][0] == index - 1:
+            groups[-1][1].append((index, cell))
+        elif tag:
+            groups.append((tag, [(index, cell)]))
+    problems = []
+    kinds = [kind for kind, _ in groups]
+    if kinds != [ATTEMPT, DERIVATION] * pairs:
+        problems.append(f"expected {pairs} attempt/derivation pairs in that order, found {kinds}")
+    for kind, cells in groups:
+        where = ", ".join(str(i) for i, _ in cells)
+        if kind == DERIVATION and any(c.cell_type != "markdown" for _, c in cells):
+            problems.append(f"derivation cells {where} must be Markdown")
+        if kind == ATTEMPT and not any(c.cell_type == "code" and "def " in c.source for _, c in cells):
+            problems.append(f"attempt cells {where} hold no function for the student to fill in")
+        if kind == ATTEMPT and not any(c.cell_type == "code" and "check" in c.source for _, c in cells):
+            problems.append(f"attempt cells {where} do not check the attempt at once")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(DERIVING_NOTEBOOKS))
+def test_each_derivation_comes_after_the_students_attempt(name):
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    problems = derivation_problems(nb, DERIVING_NOTEBOOKS[name])
+    assert not problems, f"notebooks/{name}:\n  " + "\n  ".join(problems)
+
+
+def test_the_order_check_catches_a_derivation_before_its_attempt():
+    nb = nbformat.read(NOTEBOOK_DIR / "01_linear_layer.ipynb", as_version=4)
+    reveal = next(i for i, c in enumerate(nb.cells) if DERIVATION in _tags(c))
+    attempt = next(i for i, c in enumerate(nb.cells) if ATTEMPT in _tags(c))
+    nb.cells.insert(attempt, nb.cells.pop(reveal))
+    assert any("in that order" in p for p in derivation_problems(nb, 1))
+
+
+@pytest.mark.parametrize("name", WRITING_NOTEBOOKS)
+def test_the_notebook_says_where_to_write_in_a_students_kit(name):
+    """A release has no solution markers: the student replaces each function's `raise NotImplementedError` line."""
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    assert "raise NotImplementedError" in nb.cells[0].source, f"{name}: the first cell must say where to write"
+    markers = (f"BEGIN {'SOLUTION'}", f"END {'SOLUTION'}")
+    said = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and any(m in c.source for m in markers)]
+    assert not said, f"{name}: Markdown cells {said} tell the student about markers a release does not have"
