@@ -545,7 +545,7 @@ def test_each_released_notebook_stops_at_an_unimplemented_function(kit, name, mo
     _, error = execute_until_error(kit / "notebooks" / name, kit, monkeypatch)
     assert error is not None, f"{name} teaches code the student writes, yet runs to the end without it"
     assert error.ename == "NotImplementedError", f"{name} crashed with {error.ename}: {error.evalue}"
-    assert re.fullmatch(r"(?:[A-Za-z0-9]+\.)?[a-z_]+: write this \(see notebooks/0[1-5]_\w+\.ipynb\)", error.evalue), error.evalue
+    assert re.fullmatch(r"(?:[A-Za-z0-9]+\.)?[a-z_]+: write this \(see notebooks/0[1-7]_\w+\.ipynb\)", error.evalue), error.evalue
 
 
 # ----------------------------------------------------------------------------
