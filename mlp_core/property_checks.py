@@ -128,8 +128,9 @@ def check_dropout_backward(make: Callable, x: np.ndarray, p: float) -> None:
     if np.shape(dx) == x.shape:
         stray = int(np.count_nonzero((np.asarray(dx) != 0) & ~kept))
         check(stray == 0, "Dropout.backward: 0 wherever forward dropped the entry",
-              f"{stray} of the {int((~kept).sum())} entries forward dropped have a gradient: its mask was not "
-              f"forward's", "draw no mask in backward: use the one forward kept in self.cache")
+              f"{stray} of the {int((~kept).sum())} entries forward dropped have a gradient"
+              + (": its mask was not forward's" if stray else ""),
+              "draw no mask in backward: use the one forward kept in self.cache")
     check_close("Dropout.backward: G / (1 - p) where forward kept the entry, 0 where it dropped it",
                 dx, np.where(kept, G / (1 - p), 0),
                 masks={"where forward kept the entry": kept, "where forward dropped the entry": ~kept},
