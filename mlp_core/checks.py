@@ -18,6 +18,9 @@ Three things keep a check honest about whom it blames:
   (``forward_case``), and a whole-network check that fails looks for the
   component that fails its own check.
 
+Dropout's checks judge by property, since a right random mask can be drawn in
+more than one way: :mod:`mlp_core.property_checks`.
+
 Every ``actual`` may be given as a function of no arguments: it then runs
 inside :func:`guard`, so that a crash is that check's FAIL and the others
 still run.

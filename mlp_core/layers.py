@@ -1,4 +1,4 @@
-"""Parameters, the Module base class and the fully connected (Linear) layer.
+"""Parameters, the Module base class (training and evaluation mode) and the fully connected (Linear) layer.
 
 Every layer follows one contract, the one the CS231n assignments use:
 
@@ -48,9 +48,26 @@ class Module:
     Subclasses implement ``forward`` and ``backward``; layers with weights
     store them as :class:`Parameter` attributes and list them in
     ``named_parameters``.
+
+    Every module is in *training mode* (``training`` True, the default) or in
+    *evaluation mode* (False), with PyTorch's names: ``train()`` and
+    ``eval()`` switch it, for a network and every layer in it. Only a layer
+    that behaves differently in the two reads the flag (``Dropout`` drops
+    units in training only); ``mlp_core.training.train`` puts the model in
+    training mode for each epoch and in evaluation mode to evaluate it.
     """
 
     cache = None
+    training = True
+
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (``mode=True``) or evaluation mode (False); returns the module itself."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Evaluation mode: ``train(False)``; returns the module itself."""
+        return self.train(False)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)

@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
+from .dropout import Dropout, check_dropout_probability
 from .layers import DEFAULT_DTYPE, Linear, Module, Parameter, check_linear_arguments
 
 #: Hidden-layer sizes of the two models of the reference (the report this kit reproduces).
@@ -62,6 +63,13 @@ class Sequential(Module):
             grad = layer.backward(grad)
         return grad
         # END SOLUTION
+
+    def train(self, mode: bool = True) -> "Sequential":
+        """Training mode (``mode=True``) or evaluation mode (False) for the network and every layer in it."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
 
     def named_parameters(self) -> dict[str, Parameter]:
         """Parameters named ``"<layer index>.<name>"``, e.g. ``"0.W"``, ``"2.b"``."""
@@ -148,6 +156,7 @@ def check_mlp_arguments(
     input_size: int = 784,
     num_classes: int = 10,
     init_std: float = 0.01,
+    dropout: float = 0.0,
 ) -> list[int]:
     """Raise ValueError naming the bad argument of :func:`build_mlp`; else the layer sizes.
 
@@ -158,6 +167,7 @@ def check_mlp_arguments(
     sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
     get_activation(activation)  # its error lists the valid names
     output_activation_for(output_activation, activation)
+    check_dropout_probability(dropout)
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         check_linear_arguments(n_in, n_out, init_std)
     return sizes
@@ -171,6 +181,7 @@ def build_mlp(
     num_classes: int = 10,
     output_activation: str | None = None,
     init_std: float = 0.01,
+    dropout: float = 0.0,
     seed: int | np.random.Generator | None = 0,
     dtype=DEFAULT_DTYPE,
 ) -> Sequential:
@@ -185,7 +196,12 @@ def build_mlp(
             hidden activation, or any activation name. The reference's table
             draws an activation after the output layer.
         init_std: weights ~ N(0, init_std^2), biases 0.
-        seed: seed or Generator for the weights; same seed, same network.
+        dropout: p > 0 puts a ``Dropout(p)`` after every hidden activation
+            (none after the output layer); 0 (the default, the reference's)
+            adds no layer.
+        seed: seed or Generator for the weights, and then for the dropout
+            masks; same seed, same network. The weights are drawn first, so
+            they do not depend on ``dropout``.
 
     The first Linear does not compute the gradient of its input (the data).
     Each argument is checked once, by what it is given to: the names here,
@@ -194,8 +210,10 @@ def build_mlp(
     sizes = [input_size, *hidden_sizes_for(architecture), num_classes]
     get_activation(activation)  # its error lists the valid names, even for a network without hidden layers
     output_name = output_activation_for(output_activation, activation)
+    check_dropout_probability(dropout)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layers: list[Module] = []
+    hidden: list[int] = []  # where each hidden activation ends
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(
             Linear(n_in, n_out, init_std=init_std, rng=rng, dtype=dtype, compute_input_grad=i > 0)
@@ -203,8 +221,13 @@ def build_mlp(
         is_output = i == len(sizes) - 2
         if not is_output:
             layers.append(get_activation(activation))
+            hidden.append(len(layers))
         elif output_name is not None:
             layers.append(get_activation(output_name))
+    if dropout:  # after every weight is drawn: one generator, seeded from the same one, for every mask
+        masks = np.random.default_rng(rng.integers(2**63))
+        for end in reversed(hidden):
+            layers.insert(end, Dropout(dropout, rng=masks))
     return Sequential(*layers)
 
 

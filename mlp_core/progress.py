@@ -51,6 +51,10 @@ EXERCISES: dict[str, tuple[str, ...]] = {
     "notebooks/05_training_and_early_stopping.ipynb": (
         "training.evaluate", "training.train_epoch", "training.EarlyStopping.step",
     ),
+    "notebooks/06_generalisation_and_tuning.ipynb": ("dropout.Dropout.forward", "dropout.Dropout.backward"),
+    "notebooks/07_error_analysis_and_diagnostics.ipynb": (
+        "metrics.confusion_matrix", "layer_stats.activation_statistics",
+    ),
 }
 
 #: A placeholder's message: the function's name, then where it is taught.

@@ -308,6 +308,15 @@ def train(
         on_epoch_end: called with each epoch's metrics dict.
         config: stored in the history, for the record.
 
+    Modes: each epoch's ``train_epoch`` runs in training mode (``model.train()``:
+    dropout drops units) and every evaluation in evaluation mode
+    (``model.eval()``: it does not). The model is left in evaluation mode,
+    ready to predict, also when training stops with an error. ``train_epoch``
+    and ``evaluate`` do not switch modes themselves: called alone, they use
+    the model in the mode it is in. The train_loss and train_acc of an epoch
+    are therefore those of the thinned networks dropout trained, measured
+    before each update.
+
     Raises:
         TrainingDiverged: if a batch's loss is NaN or infinite.
     """
@@ -329,7 +338,9 @@ def train(
     try:
         for epoch in range(1, max_epochs + 1):
             start = time.perf_counter()
+            model.train()
             train_loss, train_acc = train_epoch(model, loss_fn, optimizer, images, labels, batch_size, rng, epoch=epoch)
+            model.eval()
             record = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             train_seconds = time.perf_counter() - start
             for name, split in split_of.items():
@@ -353,6 +364,7 @@ def train(
                     history.stopped_early = True
                     break
     finally:
+        model.eval()
         if bar is not None:
             bar.close()
     if best_state is not None and history.best_epoch != history.num_epochs:

@@ -2,7 +2,7 @@
 
 It knows operations, never checks: a request names an operation (``layer``,
 ``loss``, ``sgd``, ``early_stopping``, ``network``, ``sequential``, ``evaluate``,
-``train_epoch``, ``train_mlp1``) and
+``train_epoch``, ``train_mlp1``, ``dropout``, ``confusion_matrix``, ``activation_statistics``) and
 carries its inputs; the reply carries the outputs. It holds no expected
 value, no tolerance and no verdict, so nothing in it is secret: the trusted
 judge (:mod:`mlp_instructor.hidden_checks`) makes every verdict outside the sandbox,
@@ -281,6 +281,47 @@ def op_train_mlp1(mlp, params: dict, arrays: dict) -> dict:
     return {"predictions": np.argmax(scores, axis=1)}
 
 
+def op_dropout(mlp, params: dict, arrays: dict) -> dict:
+    """Dropout(p, rng=seed) in training mode: forward(x), backward(G), forward(x) again, a twin layer's (same
+    seed) forward(x); then in evaluation mode: forward(x), backward(G)."""
+    import numpy as np
+
+    x, G = arrays["x"], arrays["G"]
+    layer, twin = (mlp.Dropout(params["p"], rng=np.random.default_rng(params["seed"])) for _ in range(2))
+    out = {"y": _as_array(layer.forward(x.copy()), "Dropout.forward"),
+           "dx": _as_array(layer.backward(G.copy()), "Dropout.backward")}
+    out["y_again"] = _as_array(layer.forward(x.copy()), "Dropout.forward (a second pass)")
+    out["y_twin"] = _as_array(twin.forward(x.copy()), "Dropout.forward (a layer with the same seed)")
+    layer.eval()
+    out["y_eval"] = _as_array(layer.forward(x.copy()), "Dropout.forward in evaluation mode")
+    out["dx_eval"] = _as_array(layer.backward(G.copy()), "Dropout.backward in evaluation mode")
+    return out
+
+
+def op_confusion_matrix(mlp, params: dict, arrays: dict) -> dict:
+    """confusion_matrix(labels, predictions, num_classes) -> the counts, and whether they are integers."""
+    import numpy as np
+
+    counts = mlp.confusion_matrix(arrays["labels"].copy(), arrays["predictions"].copy(), params["num_classes"])
+    integer = isinstance(counts, np.ndarray) and np.issubdtype(counts.dtype, np.integer)
+    return {"counts": _as_array(counts, "confusion_matrix"), "integer": np.array(integer)}
+
+
+def op_activation_statistics(mlp, params: dict, arrays: dict) -> dict:
+    """activation_statistics(network, x, threshold) -> the layer indices, and "<index>.<statistic>" of each."""
+    import numpy as np
+
+    model, _ = _network_from_arrays(mlp, params, arrays)
+    stats = mlp.activation_statistics(model, arrays["x"].copy(), threshold=params["threshold"])
+    if not isinstance(stats, dict):
+        raise TypeError(f"activation_statistics returned {type(stats).__name__}, expected a dict by layer index")
+    out = {"layers": np.array(sorted(stats), dtype=np.int64)}
+    for index, values in stats.items():
+        for name in params["statistics"]:
+            out[f"{index}.{name}"] = _as_array(values[name], f"activation_statistics: layer {index}'s {name!r}")
+    return out
+
+
 OPERATIONS = {
     "layer": op_layer,
     "loss": op_loss,
@@ -292,6 +333,9 @@ OPERATIONS = {
     "evaluate": op_evaluate,
     "train_epoch": op_train_epoch,
     "train_mlp1": op_train_mlp1,
+    "dropout": op_dropout,
+    "confusion_matrix": op_confusion_matrix,
+    "activation_statistics": op_activation_statistics,
 }
 
 

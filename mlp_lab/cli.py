@@ -69,6 +69,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--momentum", type=real, default=DEFAULTS.momentum, help="(default %(default)s)")
     p.add_argument("--weight-decay", type=real, default=DEFAULTS.weight_decay, help="(default %(default)s)")
     p.add_argument("--no-decay-biases", action="store_true", help="exempt biases from weight decay")
+    p.add_argument("--dropout", type=real, default=DEFAULTS.dropout,
+                   help="probability of dropping each hidden unit in training (default %(default)s: no dropout)")
     p.add_argument("--init-std", type=real, default=DEFAULTS.init_std, help="weight init std (default %(default)s)")
     p.add_argument("--batch-size", type=integer, default=DEFAULTS.batch_size, help="(default %(default)s)")
     p.add_argument("--epochs", type=integer, default=DEFAULTS.max_epochs, help="maximum epochs (default %(default)s)")
@@ -136,6 +138,7 @@ def cmd_train(args) -> int:
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         decay_biases=not args.no_decay_biases,
+        dropout=args.dropout,
         batch_size=args.batch_size,
         max_epochs=args.epochs,
         patience=args.patience or None,

@@ -27,6 +27,7 @@ import numpy as np
 
 from mlp_core.arguments import is_whole_number
 from mlp_core.data import load_dataset, subset, train_validation_split
+from mlp_core.dropout import check_dropout_probability
 from mlp_core.losses import Loss
 from mlp_core.network import Sequential, build_mlp, check_mlp_arguments
 from mlp_core.optim import SGD, check_sgd_arguments
@@ -47,7 +48,15 @@ class TrainConfig:
     ``max_epochs``; ``monitor`` 'test_acc' (the reference) or 'val_acc' (a
     held-out split of ``val_size`` training samples); ``scaling`` one of
     ``mlp_core.data.SCALINGS``; ``train_subset``/``test_subset`` use that
-    many random samples.
+    many random samples; ``dropout`` the probability of a ``Dropout`` after
+    every hidden activation (0: none, the reference).
+
+    Fields added after the first committed runs (:data:`LATER_FIELDS`) are
+    written by :meth:`to_dict` only when they differ from the value every
+    earlier run had: the records of those runs stay byte for byte what they
+    were, and a run trained at that value is written exactly as before, so
+    ``python -m mlp_core compare`` finds a retrained grid equal to the committed
+    one.
     """
 
     architecture: str | list[int] = "mlp1"
@@ -70,9 +79,15 @@ class TrainConfig:
     scaling: str = SETTINGS["scaling"]
     train_subset: int | None = None
     test_subset: int | None = None
+    dropout: float = 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict (the run records' JSON), without a later field at its original value."""
+        d = asdict(self)
+        for name, original in LATER_FIELDS.items():
+            if d[name] == original:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -93,6 +108,7 @@ class TrainConfig:
         check_mlp_arguments(self.architecture, self.activation, self.output_activation, init_std=self.init_std)
         get_loss(self.loss, margin=self.margin)
         check_sgd_arguments(self.lr, self.momentum, self.weight_decay)
+        check_dropout_probability(self.dropout)
         check_train_arguments(self.batch_size, self.max_epochs, self.patience, self.monitor)
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)
@@ -104,6 +120,9 @@ class TrainConfig:
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
         return self
 
+
+#: The fields added to :class:`TrainConfig` after the first committed runs, and the value those runs had.
+LATER_FIELDS: dict[str, object] = {"dropout": 0.0}
 
 #: The dataset :func:`load_splits` keeps with ``cache=True``: (dataset, scaling, folder) -> (train, test).
 _CACHED: dict[tuple, tuple] = {}
@@ -155,6 +174,7 @@ def build_run(config: TrainConfig) -> tuple[Sequential, Loss, SGD]:
         config.activation,
         output_activation=config.output_activation,
         init_std=config.init_std,
+        dropout=config.dropout,
         seed=np.random.default_rng(config.seed),
     )
     optimizer = SGD(

@@ -173,6 +173,7 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """The JSON's dict: config and history as their own ``to_dict``; no ``measurements`` in schema 1."""
         d = asdict(self)
+        d["config"] = self.config.to_dict()  # its own layout (a later field at its original value left out)
         if self.measurements is None:
             del d["measurements"]
         return d

@@ -164,6 +164,42 @@ MISTAKES: tuple[Mistake, ...] = (
       words=("got",)),
     M("early-stopping-ties-improve", "EarlyStopping.step",
       ("if self.improved(value):", "if self.improved(value) or value == self.best:"), words=("decisions",)),
+    # 06: dropout
+    M("dropout-forward-no-scaling", "Dropout.forward",
+      ("self.cache = kept.astype(x.dtype) / x.dtype.type(1 - self.p)", "self.cache = kept.astype(x.dtype)"),
+      words=("divide them by 1 - p",)),
+    M("dropout-forward-p-kept", "Dropout.forward",
+      ("kept = self.rng.random(x.shape) >= self.p", "kept = self.rng.random(x.shape) < self.p"),
+      words=("probability to DROP",)),
+    M("dropout-forward-global-generator", "Dropout.forward",
+      ("self.rng.random(x.shape)", "np.random.random(x.shape)"), words=("self.rng",)),
+    M("dropout-forward-one-mask-per-unit", "Dropout.forward",
+      ("self.rng.random(x.shape)", "self.rng.random(x.shape[1:])"), words=("every row",)),
+    M("dropout-forward-drops-in-evaluation", "Dropout.forward",
+      ("if not self.training or self.p == 0:", "if self.p == 0:"), words=("evaluation mode",)),
+    M("dropout-forward-float64-mask", "Dropout.forward",
+      ("kept.astype(x.dtype) / x.dtype.type(1 - self.p)", "kept / (1 - self.p)"), words=("dtype",)),
+    M("dropout-backward-new-mask", "Dropout.backward",
+      ("return grad_output * self.cache", "return grad_output * (self.rng.random(grad_output.shape) >= self.p) / "
+       "(1 - self.p)"), words=("forward dropped have a gradient", "self.cache")),
+    M("dropout-backward-no-scaling", "Dropout.backward",
+      ("return grad_output * self.cache", "return grad_output * (self.cache > 0)"),
+      words=("not divided by 1 - p",)),
+    # 07: error analysis and diagnostics
+    M("confusion-matrix-transposed", "confusion_matrix",
+      ("np.add.at(counts, (labels, predictions), 1)", "np.add.at(counts, (predictions, labels), 1)"),
+      words=("transpose",)),
+    M("confusion-matrix-fancy-index", "confusion_matrix",
+      ("np.add.at(counts, (labels, predictions), 1)", "counts[labels, predictions] += 1"), words=("np.add.at",)),
+    M("activation-statistics-signed-slope", "activation_statistics",
+      ("passes = np.abs(layer.backward(np.ones_like(out))) > threshold",
+       "passes = layer.backward(np.ones_like(out)) > threshold"), words=("negative slope",)),
+    M("activation-statistics-dead-for-some-sample", "activation_statistics",
+      ("np.mean(~passes.any(axis=0))", "np.mean(~passes.all(axis=0))"), words=("EVERY sample",)),
+    M("activation-statistics-sample-std", "activation_statistics",
+      ("float(np.std(out))", "float(np.std(out, ddof=1))"), words=("ddof",)),
+    M("activation-statistics-every-layer", "activation_statistics",
+      ("if isinstance(layer, ACTIVATION_LAYERS):", "if layer is not None:"), words=("activation layers only",)),
 )
 
 #: Right answers written differently: every check must pass them.
@@ -172,6 +208,10 @@ RIGHT_VARIANTS: tuple[Mistake, ...] = (
     M("relu-backward-mask-of-the-output", "ReLU.backward", ("grad_output * (y > 0)", "np.where(y > 0, grad_output, 0)")),
     M("linear-backward-new-arrays", "Linear.backward",
       ("np.matmul(x.T, grad_output, out=self.W.grad)", "self.W.grad = x.T @ grad_output")),
+    M("dropout-kept-below-one-minus-p", "Dropout.forward",
+      ("kept = self.rng.random(x.shape) >= self.p", "kept = self.rng.random(x.shape) < 1 - self.p")),
+    M("confusion-matrix-loop", "confusion_matrix",
+      ("np.add.at(counts, (labels, predictions), 1)", "for t, q in zip(labels, predictions):\n    counts[t, q] += 1")),
 )
 
 

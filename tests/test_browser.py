@@ -42,6 +42,8 @@ import nbformat
 import pytest
 
 from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_core import progress
+from mlp_instructor.release.build import module_notebooks
 from mlp_instructor.release.command import release
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 

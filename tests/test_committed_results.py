@@ -64,9 +64,10 @@ def test_every_configuration_is_within_tolerance_of_the_report():
 
 
 def test_every_committed_run_reads_back_into_a_run_record_and_writes_out_byte_for_byte():
-    # results/report (3 seeds x 18), results/output_activation_check/{none,same} (2 x 6) and
-    # results/l2_loss_check (6, and 2 in trained_on_unsquared: schema 2, with measurements)
-    assert len(COMMITTED_RUNS) == 74
+    # results/report (3 seeds x 18), results/output_activation_check/{none,same} (2 x 6),
+    # results/l2_loss_check (6, and 2 in trained_on_unsquared: schema 2, with measurements) and
+    # results/tuning/{lr-momentum,regularisation} (2 seeds x 24 and 2 x 9, schema 2)
+    assert len(COMMITTED_RUNS) == 140
     for path in COMMITTED_RUNS:
         text = path.read_text()
         record = RunRecord.from_json(text)

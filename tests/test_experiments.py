@@ -102,7 +102,7 @@ def test_bad_grid_arguments_say_what_is_wrong(kwargs, message):
 
 
 def test_every_grid_has_a_description():
-    assert set(GRIDS) == {"report", "report-as-drawn", "quick", "l2-loss-check"}
+    assert set(GRIDS) == {"report", "report-as-drawn", "quick", "l2-loss-check", "lr-momentum", "regularisation"}
     assert all(desc for desc, _ in GRIDS.values())
 
 

@@ -45,6 +45,10 @@ CHECK_CELLS: dict[str, tuple[str, ...]] = {
     "notebooks/04_network_and_optimizer.ipynb": (
         "nb04-04", "f02f3f5c", "nb04-05", "febaedb6", "nb04-07", "nb04-09", "nb04-11"),
     "notebooks/05_training_and_early_stopping.ipynb": ("08964657", "974355a3", "832c55d2"),
+    "notebooks/06_generalisation_and_tuning.ipynb": (
+        "nb06-forward-check", "nb06-moments-attempt", "nb06-moments-check", "nb06-hand", "nb06-hand-check",
+        "nb06-backward-check", "nb06-modes-check"),
+    "notebooks/07_error_analysis_and_diagnostics.ipynb": ("nb07-cm-check", "nb07-stats-check"),
 }
 
 

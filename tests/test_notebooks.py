@@ -26,6 +26,8 @@ EXPECTED_NOTEBOOKS = (
     "03_losses.ipynb",
     "04_network_and_optimizer.ipynb",
     "05_training_and_early_stopping.ipynb",
+    "06_generalisation_and_tuning.ipynb",
+    "07_error_analysis_and_diagnostics.ipynb",
     "08_full_comparison.ipynb",
     "09_vanishing_gradients.ipynb",
     "10_sigmoid_with_l2.ipynb",
@@ -120,7 +122,7 @@ def notebook_file_problems(path: Path) -> list[str]:
     return problems + notebook_problems(nb)
 
 
-def test_the_ten_notebooks_are_there():
+def test_the_twelve_notebooks_are_there():
     present = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
     missing = sorted(set(EXPECTED_NOTEBOOKS) - set(present))
     unexpected = sorted(set(present) - set(EXPECTED_NOTEBOOKS))
@@ -266,8 +268,10 @@ def test_checker_reports_an_unreadable_file(tmp_path):
 
 #: The notebooks whose functions the student writes (mlp_core.progress), and those that ask for derivations first.
 WRITING_NOTEBOOKS = ("01_linear_layer.ipynb", "02_activations.ipynb", "03_losses.ipynb",
-                     "04_network_and_optimizer.ipynb", "05_training_and_early_stopping.ipynb")
-DERIVING_NOTEBOOKS = {"01_linear_layer.ipynb": 1, "02_activations.ipynb": 1, "03_losses.ipynb": 3}
+                     "04_network_and_optimizer.ipynb", "05_training_and_early_stopping.ipynb",
+                     "06_generalisation_and_tuning.ipynb", "07_error_analysis_and_diagnostics.ipynb")
+DERIVING_NOTEBOOKS = {"01_linear_layer.ipynb": 1, "02_activations.ipynb": 1, "03_losses.ipynb": 3,
+                      "06_generalisation_and_tuning.ipynb": 2}
 ATTEMPT, DERIVATION = "attempt", "derivation"
 
 

@@ -103,7 +103,7 @@ def colab_cells() -> dict[str, str]:
 
 def test_every_notebook_opens_in_colab_with_the_same_first_cell():
     cells = colab_cells()
-    assert len(cells) == 10
+    assert len(cells) == 12
     first = next(iter(cells.values()))
     assert first.startswith("# Google Colab only")
     assert all(cell == first for cell in cells.values()), [n for n, c in cells.items() if c != first]

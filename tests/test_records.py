@@ -183,3 +183,62 @@ def test_compare_lists_runs_in_one_folder_only_and_fails_with_none_in_common(tmp
     out = capsys.readouterr().out
     assert f"in one folder only (not compared): 2 runs ({', '.join(sorted(COMPARED))})" in out
     assert "0 of 0 runs" in out
+
+
+# --------------------------------------------------------------------------- #
+# A field added to TrainConfig after the committed runs (dropout): old records stay what they were
+# --------------------------------------------------------------------------- #
+
+
+def test_a_later_field_at_its_original_value_is_not_written():
+    assert "dropout" not in TrainConfig().to_dict() and "dropout" not in TrainConfig(dropout=0).to_dict()
+    assert TrainConfig(dropout=0.2).to_dict()["dropout"] == 0.2
+    assert list(TrainConfig(dropout=0.2).to_dict())[-1] == "dropout"  # after every field the old records have
+    for config in (TrainConfig(), TrainConfig(dropout=0.5, lr=0.05)):
+        assert TrainConfig.from_dict(config.to_dict()) == config
+    old = json.loads((REPO / "results" / "report" / "runs" / "mlp1-l2-sigmoid-seed0.json").read_text())["config"]
+    assert TrainConfig.from_dict(old).dropout == 0.0
+
+
+def test_a_run_trained_now_at_the_default_is_written_with_the_committed_runs_keys(tmp_path):
+    from mlp_lab.experiments import make_grid, run_grid
+
+    committed = json.loads((REPO / "results" / "report" / "runs" / "mlp1-cross_entropy-relu-seed0.json").read_text())
+    task = make_grid("report", only=["mlp1-cross_entropy-relu"], max_epochs=1)[0]
+    rng = np.random.default_rng(0)
+    splits = {"train": (rng.standard_normal((200, 784)).astype(np.float32), rng.integers(0, 10, 200)),
+              "test": (rng.standard_normal((50, 784)).astype(np.float32), rng.integers(0, 10, 50))}
+    run_grid([task], tmp_path, splits=splits, progress=False, log=lambda line: None)
+    written = json.loads((tmp_path / "runs" / f"{task.run_id}.json").read_text())
+    assert list(written) == list(committed)
+    assert list(written["config"]) == list(committed["config"])
+    assert list(written["history"]["config"]) == list(committed["history"]["config"])
+    assert "dropout" not in json.dumps(written)
+
+
+def test_compare_finds_a_committed_run_rewritten_by_this_version_equal_and_byte_for_byte(tmp_path, capsys):
+    first = _copy_runs(tmp_path, "a", COMPARED)
+    second = _copy_runs(tmp_path, "b", [])
+    for run_id in COMPARED:
+        text = (first / "runs" / f"{run_id}.json").read_text()
+        RunRecord.from_json(text).save(second / "runs" / f"{run_id}.json")
+        assert (second / "runs" / f"{run_id}.json").read_text() == text
+    assert main(["compare", str(first), str(second)]) == 0
+    assert "2 of 2 runs in both" in capsys.readouterr().out
+
+
+def test_compare_sees_a_dropout_that_differs(tmp_path, capsys):
+    first, second = _copy_runs(tmp_path, "a", COMPARED), _copy_runs(tmp_path, "b", COMPARED)
+    _edit(second, COMPARED[0], lambda run: run["config"].__setitem__("dropout", 0.5))
+    assert main(["compare", str(first), str(second)]) == 1
+    assert "config.dropout: only in the second" in capsys.readouterr().out
+
+
+def test_a_stored_run_without_dropout_is_not_taken_for_a_task_with_it(tmp_path):
+    from mlp_lab.experiments import Task, run_grid
+
+    folder = _copy_runs(tmp_path, "a", ["mlp1-l2-sigmoid-seed0"])
+    stored = RunRecord.from_json((folder / "runs" / "mlp1-l2-sigmoid-seed0.json").read_text())
+    task = Task("mlp1-l2-sigmoid", TrainConfig(**{**stored.config.to_dict(), "dropout": 0.2}))
+    with pytest.raises(ValueError, match=r"different config \(fields \['dropout'\] differ\)"):
+        run_grid([task], folder, workers=0, progress=False)

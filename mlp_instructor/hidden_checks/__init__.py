@@ -22,6 +22,8 @@ inputs or the expected values.
 * :mod:`.requests`: the builders of each check's inputs;
 * :mod:`.verdicts`: what a check is (:class:`~.verdicts.Check`), the
   reference's outputs, the verdicts and the self-test of the checks;
+* :mod:`.properties`: verdicts by property, for a function with more than one
+  right answer (Dropout's random mask), from the check's own inputs;
 * :mod:`.end_to_end`: the one check on real data: MLP1 trained by the
   student's code on a fixed MNIST subset, at the reference's settings;
 * :mod:`.catalogue`: every check, in the order the feedback lists them.

@@ -11,8 +11,11 @@ feedback when one of them is wrong.
 from __future__ import annotations
 
 from .end_to_end import EPOCHS, THRESHOLD, end_to_end_request, end_to_end_verdict
-from .requests import (activation_request, early_stopping_request, evaluate_request, linear_request, loss_request,
-                       network_request, sequential_request, sgd_request, softmax_request, train_epoch_request)
+from .properties import backward_same_mask, training_forward
+from .requests import (ACTIVATION_STATISTICS, activation_request, activation_statistics_request,
+                       confusion_matrix_request, dropout_request, early_stopping_request, evaluate_request,
+                       linear_request, loss_request, network_request, sequential_request, sgd_request,
+                       softmax_request, train_epoch_request)
 from .verdicts import Check, Compare
 
 _Y = (Compare("y", "the output"),)
@@ -51,6 +54,15 @@ def _epoch_compare(sizes) -> tuple[Compare, ...]:
 
 
 _EVALUATE = (Compare("loss", "the loss over the split"), Compare("accuracy", "the accuracy over the split"))
+_COUNTS = (Compare("counts", "the counts (rows: true classes, columns: predictions)", exact=True),
+           Compare("integer", "whether the counts are integers", exact=True))
+
+
+def _statistics_compare(indices) -> tuple[Compare, ...]:
+    out = [Compare("layers", "the layer indices reported (the activation layers)", exact=True)]
+    for i in indices:
+        out += [Compare(f"{i}.{name}", f"layer {i}'s {name!r}", rtol=1e-6) for name in ACTIVATION_STATISTICS]
+    return tuple(out)
 
 
 def build_checks(mnist_subset: dict | None) -> list[Check]:
@@ -135,6 +147,28 @@ def build_checks(mnist_subset: dict | None) -> list[Check]:
         Check("training.train_epoch_hinge", "train_epoch with the hinge loss (margin 5), plain SGD, batches of 16",
               "train_epoch", train_epoch_request("GELU", "HingeLoss", [4, 6, 3], 40, 16, lr=0.05),
               _epoch_compare([4, 6, 3])),
+        Check("dropout.training_forward", "Dropout(p=0.3).forward in training mode, twice, and a second layer with "
+              "the same seed (every entry 0 or x / (1 - p), about a share p dropped, each entry on its own, a new mask "
+              "per pass, drawn from self.rng)", "dropout", dropout_request(0.3), verdict=training_forward),
+        Check("dropout.backward", "Dropout(p=0.6).backward in training mode (G / (1 - p) where forward kept the "
+              "entry, 0 where it dropped it)", "dropout", dropout_request(0.6), verdict=backward_same_mask),
+        Check("dropout.evaluation_mode", "Dropout(p=0.5) after eval(): forward and backward change nothing",
+              "dropout", dropout_request(0.5, shape=(8, 12)),
+              (Compare("y_eval", "the output in evaluation mode"),
+               Compare("dx_eval", "the returned gradient in evaluation mode"))),
+        Check("confusion_matrix.counts", "confusion_matrix of 60 samples of 5 classes (pairs repeat)",
+              "confusion_matrix", confusion_matrix_request(60, 5), _COUNTS),
+        Check("confusion_matrix.absent_classes", "confusion_matrix with num_classes=8 for labels of 4 classes",
+              "confusion_matrix", confusion_matrix_request(30, 4, num_classes=8), _COUNTS),
+        Check("activation_statistics.relu", "activation_statistics of Linear-ReLU-Linear-ReLU-Linear with dead units "
+              "(threshold 0)", "activation_statistics",
+              activation_statistics_request("ReLU", [6, 9, 7, 4], 12, threshold=0.0), _statistics_compare([1, 3])),
+        Check("activation_statistics.sigmoid_saturated", "activation_statistics of Linear-Sigmoid-Linear with "
+              "saturated units (threshold 1e-3)", "activation_statistics",
+              activation_statistics_request("Sigmoid", [5, 8, 3], 10, threshold=1e-3), _statistics_compare([1])),
+        Check("activation_statistics.gelu", "activation_statistics of Linear-GELU-Linear (threshold 0.01; GELU's "
+              "slope is negative below about -0.75)", "activation_statistics",
+              activation_statistics_request("GELU", [5, 8, 3], 10, threshold=0.01), _statistics_compare([1])),
     ]
     if mnist_subset is not None:
         checks.append(Check(

@@ -208,3 +208,75 @@ def _accuracy_depends_on_when_it_is_measured(request: Request) -> bool:
     right = run_operation(reference_solution, "train_epoch", params, {k: v.copy() for k, v in arrays.items()})[0]
     wrong = run_operation(mistaken, "train_epoch", params, {k: v.copy() for k, v in arrays.items()})[0]
     return not np.isclose(right["train_acc"], wrong["train_acc"])
+
+
+def dropout_request(p: float, shape=(64, 100)):
+    """x with every entry at least 0.5 from 0 (a 0 in the output can only be a dropped entry), G random, a seed."""
+    def build(rng):
+        arrays = {"x": _away_from_zero(rng, *shape, gap=0.5), "G": _away_from_zero(rng, *shape, gap=0.1)}
+        return {"p": p, "seed": int(rng.integers(2**31))}, arrays
+    return build
+
+
+def confusion_matrix_request(count: int, classes: int, *, num_classes: int | None = None, accuracy: float = 0.6):
+    """``count`` labels of ``classes`` classes (every class at least twice, so that pairs repeat), a share
+    ``accuracy`` of the predictions right and the rest random; ``num_classes`` (default ``classes``) may be
+    larger, leaving rows and columns that stay 0."""
+    def build(rng):
+        labels = rng.permutation(np.arange(count) % classes)
+        wrong = rng.random(count) >= accuracy
+        predictions = np.where(wrong, rng.integers(0, classes, count), labels)
+        return ({"num_classes": num_classes or classes},
+                {"labels": labels.astype(np.int64), "predictions": predictions.astype(np.int64)})
+    return build
+
+
+#: The four statistics of each activation layer (mlp_core.layer_stats.STATISTICS, as the grader asks for them).
+ACTIVATION_STATISTICS = ("mean", "std", "inactive", "dead")
+
+
+def activation_statistics_request(activation, sizes, batch, *, threshold, silenced=2, bias=30.0):
+    """A random network whose hidden layers each have ``silenced`` units driven far out of their range
+    (bias -``bias``: a ReLU unit that never fires, a Sigmoid or GELU unit whose slope is ~0), so that the
+    share of dead units is not 0; pre-activations of scale ~2 elsewhere.
+
+    Drawn again until, in every activation layer, some unit passes no gradient for some samples but not for
+    all (a unit counted dead when inactive for *some* sample is then wrong) and, if any slope can be negative
+    (GELU), some slope is below -threshold (a signed slope taken for no gradient is then wrong).
+    """
+    def build(rng):
+        for _ in range(_MAX_DRAWS):
+            layers, arrays = _random_network(rng, activation, sizes, w_scale=1.0)
+            for index, spec in enumerate(layers[:-1]):
+                if spec["kind"] == "Linear":
+                    arrays[f"{index}.b"][rng.choice(arrays[f"{index}.b"].size, silenced, replace=False)] = -bias
+            arrays["x"] = _normal(rng, batch, sizes[0], scale=2.0)
+            if _mistakes_show(layers, arrays, threshold, negative_slopes=activation == "GELU"):
+                return {"layers": layers, "threshold": threshold, "statistics": list(ACTIVATION_STATISTICS)}, arrays
+        raise RuntimeError(f"no input in {_MAX_DRAWS} draws shows the mistakes activation_statistics checks for")
+    return build
+
+
+def _mistakes_show(layers: list[dict], arrays: dict, threshold: float, *, negative_slopes: bool) -> bool:
+    """Whether the inputs tell the two mistakes of :func:`activation_statistics_request` from the right answer."""
+    model = reference_solution.Sequential(*(_reference_layer(spec, arrays, f"{i}.") for i, spec in enumerate(layers)))
+    out = arrays["x"]
+    for layer in model.layers:
+        out = layer.forward(out)
+        if isinstance(layer, reference_solution.Linear):
+            continue
+        slope = layer.backward(np.ones_like(out))
+        passes = np.abs(slope) > threshold
+        if not np.any(passes.any(axis=0) & ~passes.all(axis=0)):
+            return False
+        if negative_slopes and not np.any(slope < -threshold):
+            return False
+    return True
+
+
+def _reference_layer(spec: dict, arrays: dict, prefix: str):
+    if spec["kind"] != "Linear":
+        return getattr(reference_solution, spec["kind"])()
+    layer = reference_solution.Linear(*arrays[f"{prefix}W"].shape, dtype=np.float64)
+    layer.W.data[...], layer.b.data[...] = arrays[f"{prefix}W"], arrays[f"{prefix}b"]
+    return layer

@@ -68,8 +68,11 @@ def split_secrets(check: Check, request: Request) -> tuple[Request, dict]:
 
 
 def reference_outputs(check: Check, request: Request) -> tuple[dict, list[str]]:
-    """The instructor's solution on the same inputs (in the trusted process): outputs and numpy warnings."""
-    if check.verdict is not None:
+    """The instructor's solution on the same inputs (in the trusted process): outputs and numpy warnings.
+
+    None for a check judged against what the judge kept (``secret_keys``: the end-to-end check).
+    """
+    if check.secret_keys:
         return {}, []
     return run_operation(reference_solution, check.op, *request)
 
@@ -167,11 +170,13 @@ def self_test(checks: list[Check], seed: int = 0) -> list[str]:
     For each check: the reference passes it; a reply of zeros (every output
     zeroed, booleans False) fails it; every compared float output is clearly
     non-zero; and in float64, the reference's analytic gradients match
-    central differences (relative error < 1e-6).
+    central differences (relative error < 1e-6). A check with a verdict of
+    its own (judged by properties) takes the first two tests; one judged
+    against secrets (the end-to-end check) none.
     """
     problems = []
     for index, check in enumerate(checks):
-        if check.verdict is not None:
+        if check.secret_keys:
             continue
         request = check.build(np.random.default_rng([seed, index]))
         expected, warned = reference_outputs(check, request)

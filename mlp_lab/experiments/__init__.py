@@ -4,7 +4,9 @@
 
 ``grids``: a *grid* is a named list of :class:`~mlp_lab.config.TrainConfig` s
 (:data:`GRIDS`); with ``seeds=S`` every configuration is trained with seeds
-0..S-1, each (configuration, seed) one :class:`Task` (:func:`make_grid`).
+0..S-1, each (configuration, seed) one :class:`Task` (:func:`make_grid`). A
+tuning grid (:data:`VARIED`) names the settings it varies, which enter its
+runs' ids, and trains with a measure (:data:`MEASURES`).
 
 ``runner``: the one place that trains many runs: the ``reproduce`` command,
 the L2 loss study (:mod:`mlp_lab.l2_loss_check`) and the notebooks' sweeps
@@ -68,10 +70,11 @@ only, so that the workers, which import this package, never load the report
 step and its matplotlib).
 """
 
-from .grids import GRIDS, REFERENCE_OUTPUT_ACTIVATION, Task, config_id, make_grid, reference_configs
+from .grids import (GRIDS, MEASURES, REFERENCE_OUTPUT_ACTIVATION, VARIED, Task, TrainingFit, config_id, make_grid,
+                    reference_configs)
 from .runner import GridOutcome, run_grid, run_path, train_run, train_task
 
 __all__ = [
-    "GRIDS", "REFERENCE_OUTPUT_ACTIVATION", "GridOutcome", "Task", "config_id", "make_grid",
-    "reference_configs", "run_grid", "run_path", "train_run", "train_task",
+    "GRIDS", "MEASURES", "REFERENCE_OUTPUT_ACTIVATION", "VARIED", "GridOutcome", "TrainingFit", "Task", "config_id",
+    "make_grid", "reference_configs", "run_grid", "run_path", "train_run", "train_task",
 ]

@@ -10,7 +10,7 @@ from mlp_core.network import OUTPUT_ACTIVATIONS
 
 from ..argtypes import add_data_arguments, checked, integer
 from ..report import write_report
-from .grids import GRIDS, make_grid
+from .grids import GRIDS, MEASURES, VARIED, make_grid
 from .runner import run_grid
 
 
@@ -81,10 +81,17 @@ def cmd_reproduce(args) -> int:
     # ValueErrors are bad arguments (a run's own failure is recorded, never raised)
     outcome = checked(args.parser, lambda: run_grid(
         tasks, out, workers=args.workers, scheduler=args.scheduler, data_dir=args.data_dir,
-        retry_failed=args.retry_failed, progress=not args.no_progress, grid=args.grid))
+        measure=MEASURES.get(args.grid), retry_failed=args.retry_failed, progress=not args.no_progress,
+        grid=args.grid))
     print(f"trained {len(outcome.trained)} runs ({len(outcome.failed)} diverged or failed), "
           f"skipped {len(outcome.skipped)} already done, in {outcome.wall_seconds:.0f} s", flush=True)
     if not args.no_report:
-        for path in write_report(out):
+        if args.grid in VARIED:  # a table over the grid's settings, not the reference's comparison
+            from ..tuning import write_tuning_report
+
+            written = write_tuning_report(out, args.grid)
+        else:
+            written = write_report(out)
+        for path in written:
             print(f"wrote {path}")
     return 0

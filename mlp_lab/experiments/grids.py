@@ -6,6 +6,12 @@ seed) is one :class:`Task`. The ``report`` grid is the reference's 18
 configurations at its settings (the grid's name is kept as instructors
 script it: ``--grid report``); ``l2-loss-check`` its six L2 rows, which the
 L2 loss study (:mod:`mlp_lab.l2_loss_check`) trains with its measure.
+
+The two tuning grids of notebook 06 vary settings of one network instead
+(:data:`VARIED` names them, and they enter the configuration ids):
+``lr-momentum`` (MLP1 and softmax regression, learning rate x momentum) and
+``regularisation`` (MLP1, weight decay x dropout), both chosen on a
+validation split, never on the test set.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
+
+from mlp_core.training import evaluate
 
 from ..config import TrainConfig
 from ..reference import ACTIVATION_ORDER, DEPTHS, LOSS_ORDER
@@ -47,13 +55,15 @@ class Task:
         return f"{self.config_id}-seed{self.seed}"
 
 
-def config_id(config: TrainConfig) -> str:
+def config_id(config: TrainConfig, varied: Sequence[str] = ()) -> str:
     """'mlp1-l2-sigmoid': architecture, loss and hidden activation (what the reference's table varies).
 
     The one id of a configuration (file names, tables, the L2 study's rows). An
     architecture name is written as it is ('mlp2'), a depth by its name
     (2: 'mlp2'), a list of hidden sizes as 'h' and the sizes ([512, 256]:
-    'h512x256'; []: 'h', no hidden layer).
+    'h512x256'; []: 'h', no hidden layer). ``varied``: more fields of the
+    config, each appended as '-<field><value>' (a tuning grid's, :data:`VARIED`:
+    ``("lr", "momentum")`` gives 'mlp1-cross_entropy-relu-lr0.05-momentum0.9').
     """
     arch = config.architecture
     if isinstance(arch, str):
@@ -62,7 +72,8 @@ def config_id(config: TrainConfig) -> str:
         arch = f"mlp{arch}"
     else:
         arch = "h" + "x".join(str(int(size)) for size in arch)
-    return f"{arch}-{config.loss}-{config.activation}"
+    settings = "".join(f"-{name}{getattr(config, name):g}" for name in varied)
+    return f"{arch}-{config.loss}-{config.activation}{settings}"
 
 
 def reference_configs(output_activations: dict[str, str | None] | None = None, **overrides) -> list[TrainConfig]:
@@ -97,6 +108,29 @@ def _grid_l2() -> list[TrainConfig]:
     return [c for c in reference_configs() if c.loss == "l2"]
 
 
+def _tuning(epochs: int, **fields) -> TrainConfig:
+    """What every tuning grid shares: early stopping watches the accuracy on 10,000 images held out of the
+    training set (the test set is only reported) and never stops before the last epoch (patience = epochs),
+    so that every curve is whole and the best epoch is the validation split's choice."""
+    return TrainConfig(monitor="val_acc", val_size=10000, max_epochs=epochs, patience=epochs, **fields)
+
+
+#: Learning rates and momenta of the ``lr-momentum`` grid; weight decays and dropouts of ``regularisation``.
+LEARNING_RATES = (0.001, 0.01, 0.05, 0.2)
+MOMENTA = (0.0, 0.5, 0.9)
+WEIGHT_DECAYS = (0.0, 0.0001, 0.001)
+DROPOUTS = (0.0, 0.2, 0.5)
+
+
+def _grid_lr_momentum() -> list[TrainConfig]:
+    return [_tuning(20, architecture=arch, lr=lr, momentum=momentum)
+            for arch in ("mlp1", []) for lr in LEARNING_RATES for momentum in MOMENTA]
+
+
+def _grid_regularisation() -> list[TrainConfig]:
+    return [_tuning(30, lr=0.05, weight_decay=decay, dropout=p) for decay in WEIGHT_DECAYS for p in DROPOUTS]
+
+
 #: Named grids: name -> (description, function() -> list of TrainConfig).
 GRIDS: dict[str, tuple[str, Callable[[], list[TrainConfig]]]] = {
     "report": ("the reference's 18 runs at its settings", reference_configs),
@@ -109,7 +143,52 @@ GRIDS: dict[str, tuple[str, Callable[[], list[TrainConfig]]]] = {
         "the reference's six L2 runs (python -m mlp_lab.l2_loss_check trains them with the L2 study's measure)",
         _grid_l2,
     ),
+    "lr-momentum": (
+        "MLP1 (ReLU, cross-entropy) and softmax regression, learning rate x momentum, 20 epochs, "
+        "chosen on a validation split (notebook 06)", _grid_lr_momentum,
+    ),
+    "regularisation": (
+        "MLP1 (ReLU, cross-entropy, lr 0.05, momentum 0.9), weight decay x dropout, 30 epochs, "
+        "chosen on a validation split (notebook 06)", _grid_regularisation,
+    ),
 }
+
+#: The grids that vary settings of one network, and those settings: they enter each run's id
+#: (:func:`config_id`), and the report of such a grid is a table over them (:mod:`mlp_lab.tuning`).
+VARIED: dict[str, tuple[str, ...]] = {
+    "lr-momentum": ("lr", "momentum"),
+    "regularisation": ("weight_decay", "dropout"),
+}
+
+
+class TrainingFit:
+    """A measure (:mod:`mlp_lab.experiments.runner`): how well the model fits its own training images.
+
+    The loss and accuracy, in evaluation mode (the runner measures in it), on
+    the first ``count`` images of the run's training split, at initialisation
+    and after every epoch: ``{"train_fit_loss": ..., "train_fit_acc": ...}``.
+    The history's ``train_acc`` is the mean over an epoch's batches, each
+    measured before its update and, with dropout, on a thinned network; this
+    is the trained network itself, comparable with the validation and test
+    accuracies (the generalisation gap of notebook 06).
+    """
+
+    def __init__(self, count: int = 10000):
+        self.count = count
+        self.images = self.labels = None
+
+    def begin(self, config: TrainConfig, splits: dict, loss_fn):
+        images, labels = splits["train"]
+        self.images, self.labels = images[: self.count], labels[: self.count]
+        return loss_fn
+
+    def __call__(self, model, loss_fn) -> dict[str, float]:
+        loss, accuracy = evaluate(model, loss_fn, self.images, self.labels)
+        return {"train_fit_loss": float(loss), "train_fit_acc": float(accuracy)}
+
+
+#: The measure each grid trains with (``reproduce`` passes it to the runner); a grid not named has none.
+MEASURES: dict[str, Callable] = {name: TrainingFit() for name in VARIED}
 
 
 def make_grid(
@@ -143,14 +222,15 @@ def make_grid(
     if validation:
         overrides = {"monitor": "val_acc", **overrides}
     configs = GRIDS[name][1]()
+    varied = VARIED.get(name, ())
     if only:
-        kept = [c for c in configs if any(s in config_id(c) for s in only)]
+        kept = [c for c in configs if any(s in config_id(c, varied) for s in only)]
         if not kept:
-            ids = ", ".join(config_id(c) for c in configs)
+            ids = ", ".join(config_id(c, varied) for c in configs)
             raise ValueError(f"no configuration of grid {name!r} matches {list(only)}; its ids: {ids}")
         configs = kept
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; valid: {sorted(TrainConfig.__dataclass_fields__)}")
     configs = [replace(c, **overrides) for c in configs]
-    return [Task(config_id(c), replace(c, seed=s)) for s in seed_list for c in configs]
+    return [Task(config_id(c, varied), replace(c, seed=s)) for s in seed_list for c in configs]

@@ -11,7 +11,8 @@ A run that fails never stops the others: its record says ``diverged`` or
 :func:`train_task`). See :mod:`mlp_lab.experiments` for resuming and parallelism.
 
 A *measure* (``measure=``) looks at the model at initialisation and after every
-epoch; what it returns is the record's ``measurements`` (index 0: at
+epoch, in evaluation mode (so that it draws no dropout mask, and training goes
+as without it); what it returns is the record's ``measurements`` (index 0: at
 initialisation, e: after epoch e). It is a callable ``measure(model, loss_fn)``
 that may run forward and backward passes but must not change a weight. It may
 also have a method ``begin(config, splits, loss_fn) -> Loss``, called once per
@@ -32,7 +33,7 @@ import os
 import platform
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -86,7 +87,7 @@ def train_run(
         if measure is not None:
             begin = getattr(measure, "begin", None)
             loss_fn = begin(task.config, splits, loss_fn) if begin is not None else loss_fn
-            measurements.append(measure(model, loss_fn))
+            measurements.append(measure(model.eval(), loss_fn))  # as after each epoch: no mask drawn
 
         def on_epoch_end(record: dict) -> None:
             epochs.append(record)
@@ -295,7 +296,7 @@ def _pending(tasks: Sequence[Task], out_dir: Path | None, retry_failed: bool,
             todo.append(task)
             continue
         if record.config != task.config:
-            stored, wanted = record.config.to_dict(), task.config.to_dict()
+            stored, wanted = asdict(record.config), asdict(task.config)
             changed = sorted(k for k in wanted if stored[k] != wanted[k])
             raise ValueError(
                 f"{path} holds a run with a different config (fields {changed} differ); "

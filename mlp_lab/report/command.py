@@ -47,7 +47,8 @@ def add_parser(subparsers) -> None:
         help="write tables, figures, timings and conclusions for a results folder",
         description="Reads RESULTS_DIR/runs/*.json and writes results.{csv,md}, results_final.csv, "
         "timing.{csv,md}, summary.md and figures/ into RESULTS_DIR, comparing the runs with the "
-        "reference (the report this kit reproduces).",
+        "reference (the report this kit reproduces); for the runs of a tuning grid (lr-momentum, "
+        "regularisation), tuning.{csv,md}: a table over its settings.",
     )
     p.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="folder written by `reproduce`")
     p.add_argument("--reference", type=Path, default=None,
@@ -59,6 +60,10 @@ def add_parser(subparsers) -> None:
 def cmd_report(args) -> int:
     if not args.results_dir.is_dir():
         raise ValueError(f"results folder {args.results_dir} does not exist; give the --out folder of `reproduce`")
-    for path in write_report(args.results_dir, args.reference):
+    from ..tuning import tuning_grid, write_tuning_report  # here: mlp_lab.tuning imports this package
+
+    grid = tuning_grid(load_results(args.results_dir))
+    written = write_tuning_report(args.results_dir, grid) if grid else write_report(args.results_dir, args.reference)
+    for path in written:
         print(f"wrote {path}")
     return 0
