@@ -83,7 +83,7 @@ def test_canvas_submissions_json_is_read_by_user_id_through_the_roster(setup):
                {"user_id": 1002, "submitted_at": "2026-12-06T22:00:00Z", "workflow_state": "submitted", "late": True},
                {"user_id": 1003, "submitted_at": "2026-12-04T22:00:00Z", "workflow_state": "graded"},
                {"user_id": 1004, "submitted_at": None, "workflow_state": "unsubmitted"}]  # no submission: skipped
-    times = write(tmp / "submissions.json", json.dumps(listing))
+    times = write(tmp / "submissions.json", json.dumps([listing[:2], listing[2:]]))  # two pages of the API
     policy = load_late(rubric, late_file(tmp, ""), subs, roster, times)
     assert policy.times["bob"] == datetime(2026, 12, 6, 22, 0, tzinfo=timezone.utc)
     assert [policy.outcome(s, 50)["days"] for s in ("alice", "bob", "carol")] == [0, 2, 0]

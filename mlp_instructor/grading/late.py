@@ -284,6 +284,8 @@ def _canvas_entries(path: Path, text: str):
         data = json.loads(text)
     except ValueError as exc:
         raise GradingError(f"{path}:{getattr(exc, 'lineno', 1)}: not JSON ({exc})") from None
+    if isinstance(data, list) and data and all(isinstance(page, list) for page in data):
+        data = [entry for page in data for entry in page]  # the API's pages, saved as one list of pages
     if not isinstance(data, list):
         raise GradingError(f"{path}: Canvas's submissions listing is a JSON list of submissions")
     for number, entry in enumerate(data, 1):

@@ -240,15 +240,25 @@ class Extras:
         return result
 
     def write_sheet(self, results: list[SubmissionResult]) -> None:
-        """Write the sheet (atomically): every graded student's rows, the instructor's cells as they were."""
+        """Write the sheet (atomically): every graded student's rows, the instructor's cells as they were.
+
+        The rows of a student without a result (a run stopped before their
+        regrade finished) are written back as they were read.
+        """
         if not self.questions or self.sheet_path is None:
             return
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(COLUMNS)
-        for result in sorted(results, key=lambda r: r.student):
+        by_student = {r.student: r for r in results}
+        for student in sorted(set(by_student) | {s for s, _ in self.rows}):
             for question in self.questions:
-                row = self._row(result, question)
+                if student in by_student:
+                    row = self._row(by_student[student], question)
+                elif (student, question.key) in self.rows:
+                    row = self.rows[student, question.key]
+                else:
+                    continue
                 writer.writerow([csv_cell(row.student), row.question, points_text(question.points),
                                  "" if row.points is None else points_text(row.points), row.comment, row.answer_sha,
                                  row.previous_points])
