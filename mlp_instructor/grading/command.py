@@ -167,6 +167,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     previous = previous_results(state, grader.fingerprint, log)
     hashes = {s: _submission_hash(sub) for s, sub in submissions.items()}
     todo = [s for s in submissions if force or previous.get(s, {}).get("hash") != hashes[s]]
+    possible = round(grader.rubric.max_points + extras.written_max, 2)  # the items and the written answers
     results = {s: extras.apply(SubmissionResult.from_dict(previous[s])) for s in submissions if s not in todo}
     for kept in results.values():  # the written scores or the late policy may have changed since
         write_feedback(out_dir, kept, grader.rubric, grader.descriptions)
@@ -203,7 +204,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                     result = grader.failed(student, hashes[student],
                                            f"grader error ({type(exc).__name__}: {exc}); please report it")
                 save(result)
-                log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(grader.rubric.max_points)} "
+                log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(possible)} "
                     f"({result.seconds:.1f} s)")
     except (KeyboardInterrupt, _Terminated):
         interrupted = True
@@ -221,7 +222,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     if interrupted:
         raise KeyboardInterrupt
     return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),
-                       round(grader.rubric.max_points + extras.written_max, 2), grader.sandboxed)
+                       possible, grader.sandboxed)
 
 
 # ----------------------------------------------------------------------------
