@@ -78,7 +78,8 @@ def test_a_plain_csv_listing_and_extensions_give_each_student_their_penalty(setu
 def test_canvas_submissions_json_is_read_by_user_id_through_the_roster(setup):
     rubric, subs, tmp = setup
     roster = read_roster(write(tmp / "roster.csv", "student_id,name,email,lms_id,section\nalice,A,a@x.edu,1001,S\n"
-                                                   "bob,B,b@x.edu,1002,S\ncarol,C,c@x.edu,1003,S\nd,D,d@x.edu,1004,S\n"))
+                                                   "bob,B,b@x.edu,1002,S\ncarol,C,c@x.edu,1003,S\n"
+                                                   "d,D,d@x.edu,1004,S\n"))
     listing = [{"user_id": 1001, "submitted_at": "2026-12-04T20:00:00Z", "workflow_state": "submitted", "late": False},
                {"user_id": 1002, "submitted_at": "2026-12-06T22:00:00Z", "workflow_state": "submitted", "late": True},
                {"user_id": 1003, "submitted_at": "2026-12-04T22:00:00Z", "workflow_state": "graded"},

@@ -168,15 +168,17 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     hashes = {s: _submission_hash(sub) for s, sub in submissions.items()}
     todo = [s for s in submissions if force or previous.get(s, {}).get("hash") != hashes[s]]
     possible = round(grader.rubric.max_points + extras.written_max, 2)  # the items and the written answers
-    results = {s: extras.apply(SubmissionResult.from_dict(previous[s])) for s in submissions if s not in todo}
+    results = {s: SubmissionResult.from_dict(previous[s]) for s in submissions if s not in todo}
     for kept in results.values():  # the written scores or the late policy may have changed since
+        extras.apply(kept)
         write_feedback(out_dir, kept, grader.rubric, grader.descriptions)
     lock = threading.Lock()
 
     def save(result: SubmissionResult | None) -> None:
         with lock:
             if result is not None:
-                results[result.student] = extras.apply(result)
+                extras.apply(result)  # the written answers' points and the late penalty
+                results[result.student] = result
                 write_feedback(out_dir, result, grader.rubric, grader.descriptions)
             ordered = [results[s] for s in sorted(results)]
             write_state(out_dir, grader.fingerprint, ordered)

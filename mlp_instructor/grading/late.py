@@ -196,7 +196,8 @@ def _rule(settings: dict, where: str) -> Rule:
         value = settings.get(key, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not low <= value <= high:
+        kinds = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
             kind = "a whole number" if integer else "a number"
             raise GradingError(f"{where}: {key} must be {kind} from {low} to {high}, got {value!r}")
         return value

@@ -21,7 +21,9 @@ row's ``answer_sha`` (the first 12 hex digits of the SHA-256 of the answer
 the points were given for; ``-`` for no answer cell) no longer matches, so its points no longer count;
 ``grade`` moves them into ``previous_points`` (the comment stays) and leaves
 ``points`` empty for the instructor to score the new answer. Unchanged
-answers keep their points through any resubmission or regrade. A new row for
+answers keep their points through any resubmission or regrade; a row whose
+``answer_sha`` is empty (a sheet made by hand) keeps its points whatever the
+answer. A new row for
 a blank or missing answer is filled with 0 and the comment "no answer"; an
 instructor may change it.
 
@@ -81,7 +83,8 @@ def load_written_questions(rubric_path: Path, questions: dict[str, Question]) ->
     for number, raw in enumerate(data.get("question", []), 1):
         where = f"rubric {rubric_path}: [[question]] {number}"
         if not isinstance(raw, dict) or set(raw) != {"key", "points"}:
-            raise GradingError(f"{where} needs exactly key and points, got {sorted(raw) if isinstance(raw, dict) else raw!r}")
+            got = sorted(raw) if isinstance(raw, dict) else repr(raw)
+            raise GradingError(f"{where} needs exactly key and points, got {got}")
         key, points = raw["key"], raw["points"]
         if key not in questions:
             raise GradingError(f"{where}: no notebook asks {key!r} (keys look like 03_losses/Q1, as on the answer "
