@@ -260,3 +260,12 @@ def test_a_late_policy_takes_its_share_of_the_merged_total(round_trip, tmp_path)
     assert float(book["ann"]["late_penalty"]) == pytest.approx(round(earned * 0.2, 2))
     page = (out / "feedback" / f"{file_stem('ann')}.md").read_text()
     assert "2 day(s) late" in page and "20% of the points earned" in page
+
+
+def test_odd_student_ids_survive_the_sheet(tmp_path):
+    """An id a spreadsheet would run as a formula (written quoted), one with a leading space, one not ASCII."""
+    names = {"=cmd()", " bob", "zoë"}
+    extras = extras_for(tmp_path, names)
+    extras.write_sheet([extras.apply(result(n, {Q1: "x"}, 1.0)) for n in names])
+    assert f"\n'=cmd(),{Q1}," in (tmp_path / SHEET).read_text()
+    assert {s for s, _ in extras_for(tmp_path, names).rows} == names

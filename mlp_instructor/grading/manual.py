@@ -158,9 +158,11 @@ def read_sheet(path: Path, students: set[str], questions: tuple[WrittenQuestion,
                 raise GradingError(f"{where}: {len(row)} cells where the header has {len(header)} "
                                    "(a comma inside a comment needs the cell in quotes)")
             cells = dict(zip(header, row))
-            student, key = cells["student"].strip(), cells["question"].strip()
-            if student.startswith("'") and student[1:2] in ("=", "+", "-", "@"):
+            student, key = cells["student"], cells["question"].strip()
+            if student.startswith("'") and student[1:2] in ("=", "+", "-", "@", "\t", "\r"):
                 student = student[1:]  # csv_cell's guard against spreadsheet formulas
+            if student not in students and student.strip() in students:
+                student = student.strip()  # spaces a spreadsheet added
             if student not in students:
                 raise GradingError(f"{where}: no submission is named {student!r} (delete the row, or restore "
                                    "the submission)")
