@@ -252,8 +252,9 @@ def test_a_late_policy_takes_its_share_of_the_merged_total(round_trip, tmp_path)
     late.write_text("due = 2026-12-04T23:59:00+01:00\npercent_per_day = 10\n[extensions]\nben = 1\n")
     times = tmp_path / "times.csv"
     times.write_text("student,submitted_at\nann,2026-12-06T10:00:00+01:00\nben,2026-12-05T12:00:00+01:00\n")
-    grade(subs, out, late=late, submission_times=times, data_dir=require_mnist(), memory_mb=1024,
-          log=lambda line: None)
+    lines = []
+    grade(subs, out, late=late, submission_times=times, data_dir=require_mnist(), memory_mb=1024, log=lines.append)
+    assert "late policy: 1 of 2 submission(s) late (submission times from times.csv)" in lines
     book = gradebook(out)
     earned = float(book["ann"]["total"]) + float(book["ann"]["late_penalty"])
     assert (book["ann"]["days_late"], book["ben"]["days_late"], book["ben"]["late_penalty"]) == ("2", "0", "0")

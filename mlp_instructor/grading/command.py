@@ -144,7 +144,8 @@ def grade(
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
             report = _grade_all(grader, submissions, out_dir, state, force, jobs, log, extras)
-            log(extras.summary(report.results))
+            for line in extras.summary(report.results):
+                log(line)
             if class_roster is not None:
                 report.lms = write_lms(out_dir, class_roster, report.results, grader.rubric, assignment=assignment,
                                        missing=missing, feedback=lms_feedback, max_points=report.max_points)

@@ -208,13 +208,19 @@ class Extras:
         rows = read_sheet(sheet, set(submissions), scored) if scored else {}
         return cls(scored, sheet, rows, load_late(rubric_path, late_file, submissions, roster, times_file))
 
-    def summary(self, results: list[SubmissionResult]) -> str:
-        """One line on the written answers: how many are scored, and where the sheet is."""
+    def summary(self, results: list[SubmissionResult]) -> list[str]:
+        """Lines on the written answers (how many are left to score, where the sheet is) and the late policy."""
         if not self.questions:
-            return "written answers: the rubric scores none"
-        pending = sum(w["points"] is None for r in results for w in r.written)
-        return (f"written answers: {len(self.questions)} question(s), {points_text(self.written_max)} point(s); "
-                f"{pending} answer(s) to score in {self.sheet_path} (read them on the answer pages)")
+            lines = ["written answers: the rubric scores none"]
+        else:
+            pending = sum(w["points"] is None for r in results for w in r.written)
+            lines = [f"written answers: {len(self.questions)} question(s), {points_text(self.written_max)} point(s); "
+                     f"{pending} answer(s) to score in {self.sheet_path} (read them on the answer pages)"]
+        if self.late is not None:
+            late = sum(bool(r.late.get("days")) for r in results)
+            source = self.late.source or "the files' modification times"
+            lines.append(f"late policy: {late} of {len(results)} submission(s) late (submission times from {source})")
+        return lines
 
     @property
     def written_max(self) -> float:
