@@ -34,14 +34,15 @@ from mlp_core.training import accuracy, iterate_minibatches
 from mlp_instructor.grading import GradingError
 from mlp_instructor.grading.command import grade
 from mlp_instructor.grading.documents import file_stem, md_inline, to_markdown
-from mlp_instructor.grading.gradebook import write_gradebook
+from mlp_instructor.grading.gradebook import points_text, write_gradebook
+from mlp_instructor.grading.manual import load_written_questions
 from mlp_instructor.grading.pages import feedback_blocks
 from mlp_instructor.grading.results import CheckResult, SubmissionResult
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 from mlp_instructor.hidden_checks.catalogue import build_checks
 from mlp_instructor.hidden_checks.requests import activation_request, loss_request
 from mlp_instructor.hidden_checks.verdicts import Check, Compare, reference_outputs, self_test, verdict
-from mlp_instructor.notebooks import ANSWER_TAG
+from mlp_instructor.notebooks import ANSWER_TAG, questions_of
 from mlp_instructor.sandbox import bwrap
 from mlp_instructor.sandbox.limits import Cgroup, Limits
 from mlp_instructor.sandbox.process import WorkerFailure, load_arrays
@@ -51,6 +52,9 @@ from . import grading_attacks as attacks
 from ._mnist import require_mnist
 
 REPO = Path(__file__).resolve().parents[1]
+#: What a feedback page's total is out of: the rubric's items and its written questions (scored by hand).
+POSSIBLE = load_rubric(DEFAULT_RUBRIC).max_points + sum(
+    q.points for q in load_written_questions(DEFAULT_RUBRIC, questions_of(REPO / "notebooks")))
 
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
@@ -224,7 +228,7 @@ def test_each_submission_gets_exactly_the_expected_score(graded, student):
     assert float(row["total"]) == pytest.approx(sum(expected.values()))
     assert row["status"] == "graded"
     feedback = feedback_of(out, student)
-    total = re.search(r"^\*\*Total: ([0-9.]+) / 100\*\*$", feedback, re.M)
+    total = re.search(rf"^\*\*Total: ([0-9.]+) / {points_text(POSSIBLE)}\*\*$", feedback, re.M)
     assert total and float(total[1]) == pytest.approx(sum(expected.values())), feedback[:200]
     if phrase:
         assert grading_text(phrase) in feedback

@@ -24,14 +24,19 @@ import pytest
 from mlp_instructor.grading import GradingError
 from mlp_instructor.grading.command import grade
 from mlp_instructor.grading.lms import write_lms
+from mlp_instructor.grading.manual import load_written_questions
 from mlp_instructor.grading.results import SubmissionResult
 from mlp_instructor.grading.roster import read_roster
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
+from mlp_instructor.notebooks import questions_of
 
 from . import grading_attacks as attacks
 from ._mnist import require_mnist
 
 REPO = Path(__file__).resolve().parents[1]
+#: Points possible: the rubric's items and its written questions (scored by hand, mlp_instructor.grading.manual).
+POSSIBLE = load_rubric(DEFAULT_RUBRIC).max_points + sum(
+    q.points for q in load_written_questions(DEFAULT_RUBRIC, questions_of(REPO / "notebooks")))
 ROSTER = """student_id,name,email,lms_id,section
 s001,"Lovelace, Ada",ada@example.edu,1001,Section A
 s002,Zoë Brontë,zoe@example.edu,1002,Section B
@@ -189,12 +194,12 @@ def test_grade_with_a_roster_writes_the_lms_files_from_the_gradebook(small_class
         totals = {row["student"]: row["total"] for row in csv.DictReader(f)}
     assert totals == {"s001": "100", "zoe@example.edu": "90.84", "stranger": "0"}
     assignment, points, canvas = canvas_import(out / "lms" / "canvas.csv")
-    assert (assignment, points, canvas) == ("HW1 (77)", 100.0, {"1001": "100", "1002": "90.84", "1003": "0"})
+    assert (assignment, points, canvas) == ("HW1 (77)", POSSIBLE, {"1001": "100", "1002": "90.84", "1003": "0"})
     assert rows_of(out / "lms" / "not_in_roster.csv")[1][:2] == ["stranger", "0"]
     feedback = sorted(p.name for p in (out / "lms" / "feedback").iterdir())
     assert feedback == ["1001.html", "1001.md", "1002.html", "1002.md"]
     page = (out / "lms" / "feedback" / "1002.md").read_text()
-    assert page.startswith("# Feedback for zoe@example.edu") and "**Total: 90.84 / 100**" in page
+    assert page.startswith("# Feedback for zoe@example.edu") and f"**Total: 90.84 / {POSSIBLE:g}**" in page
 
 
 def test_grade_refuses_a_malformed_roster_before_writing_anything(small_class, tmp_path):

@@ -38,7 +38,10 @@ was graded, by content hash: a rerun, also after Ctrl-C, grades only new or
 changed submissions; ``--force`` regrades all; a change of the rubric, the
 checks, the grader or the limits regrades everything). With ``--roster``
 (:mod:`.roster`), ``lms/`` holds the grades for Canvas's and Moodle's
-gradebook imports (:mod:`.lms`). :mod:`.command` runs a class through all of
+gradebook imports (:mod:`.lms`). The written answers' points, which the
+instructor fills into ``written_scores.csv`` (:mod:`.manual`), and the late
+penalty (:mod:`.late`) are added to each result's total on every run,
+without regrading. :mod:`.command` runs a class through all of
 it, in parallel, and is the command line. Gradescope grades one submission
 per container with the same judge: :mod:`mlp_instructor.gradescope`.
 """

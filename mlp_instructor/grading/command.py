@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from mlp_instructor import repo_root
 from mlp_instructor.sandbox.process import kill_all_sandboxes
 from mlp_lab.argtypes import positive_int
 
@@ -29,9 +30,11 @@ from . import GradingError
 from .gradebook import points_text, write_gradebook
 from .judge import Grader, Interrupted
 from .lms import DEFAULT_ASSIGNMENT, MISSING, LmsReport, write_lms
+from .manual import Extras
 from .pages import write_answer_pages, write_feedback
 from .results import UNPROTECTED, SubmissionResult, previous_results, read_state, write_state
 from .roster import read_roster
+from .rubric import DEFAULT_RUBRIC
 from .submissions import Submission, content_hash, discover_submissions, printable
 
 
@@ -87,6 +90,8 @@ def grade(
     missing: str = "blank",
     assignment: str = DEFAULT_ASSIGNMENT,
     lms_feedback: bool = False,
+    late: str | Path | None = None,
+    submission_times: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> GradeReport:
     """Grade every submission in ``submissions_dir``; write the gradebook, feedback and answer pages.
@@ -100,6 +105,12 @@ def grade(
     ``roster``: the class roster (:mod:`.roster`, checked before anything is
     written); the LMS files (:mod:`.lms`) are written from the results, a
     roster student without a submission getting a blank or 0 (``missing``).
+
+    The written answers' points come from ``GRADEBOOK_DIR/written_scores.csv``
+    (:mod:`.manual`, written after grading), the late policy from the
+    rubric's ``[late]`` and ``late`` (:mod:`.late`; submission times from
+    ``submission_times`` or the files' times): both checked before anything
+    is written.
     """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
     if missing not in MISSING:
@@ -112,6 +123,10 @@ def grade(
     submissions = discover_submissions(submissions_dir)
     if not submissions:
         raise GradingError(f"no submissions (folders or .zip files) in {submissions_dir}")
+    extras = Extras.prepare(rubric_path=Path(rubric) if rubric else DEFAULT_RUBRIC,
+                            source_dir=Path(source_dir) if source_dir else repo_root(), out_dir=out_dir,
+                            submissions={s: sub.path for s, sub in submissions.items()}, roster=class_roster,
+                            late_file=late, times_file=submission_times)
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
         raise GradingError("--out must not be inside the submissions folder (it would be graded as a submission)")
@@ -128,10 +143,12 @@ def grade(
             elif grader.cgroups is None:
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
-            report = _grade_all(grader, submissions, out_dir, state, force, jobs, log)
+            report = _grade_all(grader, submissions, out_dir, state, force, jobs, log, extras)
+            for line in extras.summary(report.results):
+                log(line)
             if class_roster is not None:
                 report.lms = write_lms(out_dir, class_roster, report.results, grader.rubric, assignment=assignment,
-                                       missing=missing, feedback=lms_feedback)
+                                       missing=missing, feedback=lms_feedback, max_points=report.max_points)
             return report
     finally:
         if previous_handler is not None:
@@ -147,16 +164,21 @@ def _submission_hash(submission: Submission) -> str:
 
 
 def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path, state: dict,
-               force: bool, jobs: int | None, log: Callable[[str], None]) -> GradeReport:
+               force: bool, jobs: int | None, log: Callable[[str], None], extras: Extras) -> GradeReport:
     previous = previous_results(state, grader.fingerprint, log)
     hashes = {s: _submission_hash(sub) for s, sub in submissions.items()}
     todo = [s for s in submissions if force or previous.get(s, {}).get("hash") != hashes[s]]
+    possible = round(grader.rubric.max_points + extras.written_max, 2)  # the items and the written answers
     results = {s: SubmissionResult.from_dict(previous[s]) for s in submissions if s not in todo}
+    for kept in results.values():  # the written scores or the late policy may have changed since
+        extras.apply(kept)
+        write_feedback(out_dir, kept, grader.rubric, grader.descriptions)
     lock = threading.Lock()
 
     def save(result: SubmissionResult | None) -> None:
         with lock:
             if result is not None:
+                extras.apply(result)  # the written answers' points and the late penalty
                 results[result.student] = result
                 write_feedback(out_dir, result, grader.rubric, grader.descriptions)
             ordered = [results[s] for s in sorted(results)]
@@ -185,7 +207,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                     result = grader.failed(student, hashes[student],
                                            f"grader error ({type(exc).__name__}: {exc}); please report it")
                 save(result)
-                log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(grader.rubric.max_points)} "
+                log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(possible)} "
                     f"({result.seconds:.1f} s)")
     except (KeyboardInterrupt, _Terminated):
         interrupted = True
@@ -199,10 +221,11 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
         pool.shutdown(wait=True)
     ordered = [results[s] for s in sorted(results)]
     write_answer_pages(out_dir, grader.questions, ordered)
+    extras.write_sheet(ordered)
     if interrupted:
         raise KeyboardInterrupt
     return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),
-                       grader.rubric.max_points, grader.sandboxed)
+                       possible, grader.sandboxed)
 
 
 # ----------------------------------------------------------------------------
@@ -240,6 +263,11 @@ def add_parser(subparsers) -> None:
                         f"a bare title creates it; default {DEFAULT_ASSIGNMENT!r})")
     p.add_argument("--lms-feedback", action="store_true",
                    help="with --roster: also write lms/feedback/<lms_id>.html and .md for bulk upload")
+    p.add_argument("--late", type=Path, default=None, metavar="LATE.toml",
+                   help="the due date, extensions and penalty rule (replacing the rubric's [late]); see the README")
+    p.add_argument("--submission-times", type=Path, default=None, metavar="FILE",
+                   help="when each submission came in: Canvas's submissions JSON, Moodle's grading worksheet, or a "
+                        "CSV student,submitted_at (default: the files' modification times)")
     p.set_defaults(func=cmd_grade)
 
 
@@ -248,8 +276,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         report = grade(args.submissions, args.out, force=args.force, jobs=args.jobs, rubric=args.rubric,
                        data_dir=args.data_dir, submission_timeout=args.timeout, memory_mb=args.memory,
                        sandbox=not args.no_sandbox, roster=args.roster, missing=args.missing,
-                       assignment=args.assignment, lms_feedback=args.lms_feedback,
-                       log=lambda line: print(line, flush=True))
+                       assignment=args.assignment, lms_feedback=args.lms_feedback, late=args.late,
+                       submission_times=args.submission_times, log=lambda line: print(line, flush=True))
     except GradingError as exc:
         print(f"python -m mlp_core grade: error: {exc}", file=sys.stderr)
         return 1

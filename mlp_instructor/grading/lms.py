@@ -129,13 +129,19 @@ def moodle_csv(rows: list[tuple[Student, SubmissionResult | None]], assignment: 
 
 
 def write_lms(out_dir: Path, roster: Roster, results: list[SubmissionResult], rubric: Rubric, *,
-              assignment: str = DEFAULT_ASSIGNMENT, missing: str = "blank", feedback: bool = False) -> LmsReport:
-    """Write ``out_dir/lms/`` (module docstring) from the results; what it holds."""
+              assignment: str = DEFAULT_ASSIGNMENT, missing: str = "blank", feedback: bool = False,
+              max_points: float | None = None) -> LmsReport:
+    """Write ``out_dir/lms/`` (module docstring) from the results; what it holds.
+
+    ``max_points``: the points possible (default the rubric items'; ``grade``
+    adds the written questions' points, :mod:`.manual`).
+    """
     if missing not in MISSING:
         raise GradingError(f"missing must be one of {', '.join(MISSING)}, got {missing!r}")
     rows, unmatched = match(roster, results)
     folder = out_dir / LMS_DIR
-    atomic_write_text(folder / "canvas.csv", canvas_csv(rows, assignment, rubric.max_points, missing))
+    possible = rubric.max_points if max_points is None else max_points
+    atomic_write_text(folder / "canvas.csv", canvas_csv(rows, assignment, possible, missing))
     atomic_write_text(folder / "moodle.csv", moodle_csv(rows, assignment, missing))
     atomic_write_text(folder / "not_in_roster.csv", _csv(
         [["submission", "total", "why"]]

@@ -20,6 +20,8 @@ from mlp_instructor.notebooks import Question
 
 from .documents import Block, Heading, Items, Para, Table, Verbatim, to_html, to_markdown
 from .gradebook import points_text
+from .late import late_blocks
+from .manual import possible_points, written_blocks
 from .results import UNPROTECTED, SubmissionResult, item_results
 from .rubric import Rubric
 
@@ -41,7 +43,8 @@ def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict
     student reads), never with which numbers.
     """
     blocks: list[Block] = [Heading(1, f"Feedback for {result.student}"),
-                           Para(f"Total: {points_text(result.total)} / {points_text(rubric.max_points)}", strong=True)]
+                           Para(f"Total: {points_text(result.total)} / "
+                                f"{points_text(possible_points(result, rubric.max_points))}", strong=True)]
     if not result.sandboxed:
         blocks.append(Para(UNPROTECTED, strong=True))
     if result.status != "graded":
@@ -50,6 +53,7 @@ def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict
     blocks.append(Table(("Item", "Points", "Checks passed"), tuple(
         (item.title, f"{points_text(item.score)} / {points_text(item.max_score)}",
          f"{item.checks_passed} / {len(item.lines)}") for item in items)))
+    blocks += written_blocks(result) + late_blocks(result)  # the instructor's scores and comments, lateness
     if result.notes:
         blocks += [Heading(2, "Notes"), Items(tuple(("", note) for note in result.notes))]
     problems = failure_summary(result)

@@ -55,6 +55,15 @@ class SubmissionResult:
     answers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     sandboxed: bool = True
+    #: Set by :meth:`.manual.Extras.apply`: one dict per scored written question (question, points or None
+    #: before the instructor scores it, max, comment, changed), and the late outcome ({} without a policy).
+    written: list[dict] = field(default_factory=list)
+    late: dict = field(default_factory=dict)
+
+    @property
+    def written_total(self) -> float:
+        """The points the instructor gave the written answers (an answer not scored yet counts 0)."""
+        return round(sum(w["points"] or 0.0 for w in self.written), 2)
 
     @property
     def feedback_name(self) -> str:
