@@ -17,8 +17,8 @@ from mlp_instructor.release import ReleaseError
 from mlp_instructor.release.build import build_release
 
 from . import SimilarityError
-from .compare import Comparison, compare
-from .extract import exercise_functions, read_submission, released_function_names, starter_texts
+from .compare import Comparison, compare, given_lines
+from .extract import exercise_functions, kit_fragments, read_submission, released_function_names, starter_texts
 from .page import write_report
 
 #: Default score from which a pair is flagged.
@@ -94,11 +94,12 @@ def similarity(submissions_dir: str | Path, out_dir: str | Path, *, threshold: f
             raise SimilarityError(f"{kit} asks students to write nothing (no placeholder in mlp_core or the "
                                   "notebooks): give the release the students were given (--release)")
         released, starter = released_function_names(kit), starter_texts(kit)
+        given = given_lines(kit_fragments(kit, exercises, released, []))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log(f"reading {len(submissions)} submission(s)...")
     codes = [read_submission(s, exercises, released) for s in submissions.values()]
-    comparison = compare(codes, starter, common)
+    comparison = compare(codes, starter, common, given)
     out_dir.mkdir(parents=True, exist_ok=True)
     page, table = write_report(out_dir, comparison, threshold)
     return SimilarityReport(comparison, threshold, page, table, time.monotonic() - start)

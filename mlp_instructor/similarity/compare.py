@@ -57,6 +57,7 @@ class Comparison:
     documents: dict[str, Document]
     pairs: list[Pair]  # every pair sharing a fingerprint, highest score first
     excluded: set[int]  # the starter's k-grams and the common fingerprints
+    given: dict[str, set[str]]  # fragment label -> the lines the release gave in it (never marked)
     common: int  # the limit used
     common_dropped: int  # how many fingerprints were common
     unread: dict[str, str]  # student -> why their submission was not compared
@@ -88,8 +89,12 @@ def starter_kgrams(texts: list[str]) -> set[int]:
     return found
 
 
-def compare(codes: list[StudentCode], starter_texts: list[str], common: int | None = None) -> Comparison:
-    """Compare every pair of ``codes`` that could be read; see the module's docstring for what is left out."""
+def compare(codes: list[StudentCode], starter_texts: list[str], common: int | None = None,
+            given: dict[str, set[str]] | None = None) -> Comparison:
+    """Compare every pair of ``codes`` that could be read; see the module's docstring for what is left out.
+
+    ``given``: :func:`given_lines` of the release's fragments, for the page's marks.
+    """
     starter = starter_kgrams(starter_texts)
     readable = [c for c in codes if not c.problem]
     documents = {c.student: document(c, starter) for c in readable}
@@ -111,27 +116,46 @@ def compare(codes: list[StudentCode], starter_texts: list[str], common: int | No
         na, nb = len(documents[a].fingerprints), len(documents[b].fingerprints)
         pairs.append(Pair(a, b, n, 2 * n / (na + nb), n / na, n / nb))
     pairs.sort(key=lambda p: (-p.score, -p.shared, p.a, p.b))
-    return Comparison(documents, pairs, starter | common_hashes, limit, len(common_hashes),
+    return Comparison(documents, pairs, starter | common_hashes, given or {}, limit, len(common_hashes),
                       {c.student: c.problem for c in codes if c.problem},
                       {c.student: c.notes for c in codes if c.notes})
 
 
-def matched_spans(doc: Document, other: Document, excluded: set[int]) -> list[list[tuple[int, int]]]:
-    """For each fragment of ``doc``: the character spans (merged, in order) of its k-grams also in ``other``.
+def given_lines(fragments: list[Fragment]) -> dict[str, set[str]]:
+    """Label -> the lines (stripped) of the release's own fragment: its signature, docstring and given statements."""
+    return {f.label: {line.strip() for line in f.text.splitlines() if line.strip()} for f in fragments}
 
-    Every k-gram counts here, not only the winnowed ones, so the spans cover
-    the whole shared runs; the ``excluded`` (starter and common) ones do not.
+
+def matched_spans(doc: Document, other: Document, excluded: set[int], given: dict[str, set[str]]
+                  ) -> list[list[tuple[int, int]]]:
+    """For each fragment of ``doc``: the character spans (merged, in order) of its code also in ``other``.
+
+    A token is matched when a k-gram holding it is in both documents; every
+    k-gram counts here, not only the winnowed ones, so the spans cover the
+    whole shared runs. The ``excluded`` k-grams (starter and common) match
+    nothing, and a token on a line the release gave (``given``, by the
+    fragment's label) is never marked.
     """
     theirs = {h for hashes in other.hashes for h in hashes} - excluded
     spans_by_fragment = []
-    for tokens, hashes in zip(doc.tokens, doc.hashes):
-        spans: list[tuple[int, int]] = []
+    for fragment, tokens, hashes in zip(doc.fragments, doc.tokens, doc.hashes):
+        text, released = fragment.text, given.get(fragment.label, set())
+        marked = [False] * len(tokens)
         for position, h in enumerate(hashes):
             if h in theirs:
-                start, end = tokens[position].start, tokens[position + K - 1].end
-                if spans and start <= spans[-1][1]:
-                    spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-                else:
-                    spans.append((start, end))
+                marked[position : position + K] = [True] * K
+        spans: list[tuple[int, int]] = []
+        previous = False
+        for token, mark in zip(tokens, marked):
+            if not text[token.start : token.end].strip():
+                continue  # a line break: it neither starts nor ends a span
+            line_start = text.rfind("\n", 0, token.start) + 1
+            line_end = text.find("\n", token.start)
+            now = mark and text[line_start : line_end if line_end >= 0 else len(text)].strip() not in released
+            if now and previous:
+                spans[-1] = (spans[-1][0], token.end)
+            elif now:
+                spans.append((token.start, token.end))
+            previous = now
         spans_by_fragment.append(spans)
     return spans_by_fragment

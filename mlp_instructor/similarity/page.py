@@ -46,9 +46,10 @@ def highlighted(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _side_by_side(a: Document, b: Document, excluded: set[int]) -> list[str]:
+def _side_by_side(a: Document, b: Document, comparison: Comparison) -> list[str]:
     """One row per fragment label where either student has code matched by the other's."""
-    spans_a, spans_b = matched_spans(a, b, excluded), matched_spans(b, a, excluded)
+    spans_a = matched_spans(a, b, comparison.excluded, comparison.given)
+    spans_b = matched_spans(b, a, comparison.excluded, comparison.given)
     by_label_a = {f.label: (f, s) for f, s in zip(a.fragments, spans_a)}
     by_label_b = {f.label: (f, s) for f, s in zip(b.fragments, spans_b)}
     labels = [f.label for f, s in zip(a.fragments, spans_a) if s]
@@ -99,7 +100,7 @@ def render_page(comparison: Comparison, threshold: float) -> str:
         a, b = comparison.documents[pair.a], comparison.documents[pair.b]
         parts.append(f'<h2 id="pair-{i}">{i}. {_e(pair.a)} and {_e(pair.b)}: score {pair.score:.2f}</h2>')
         parts.append(f"<p>{_e(pair.a)} on the left, {_e(pair.b)} on the right; the code both have is marked.</p>")
-        parts += _side_by_side(a, b, comparison.excluded)
+        parts += _side_by_side(a, b, comparison)
     if comparison.unread:
         parts.append("<h2>Not compared</h2><ul>")
         parts += [f"<li>{_e(s)}: {_e(why)}</li>" for s, why in sorted(comparison.unread.items())]
