@@ -20,6 +20,7 @@ caps. Nothing of a submission is imported or run.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import tempfile
 import textwrap
@@ -106,10 +107,10 @@ def module_fragments(rel: str, source: str, exercises: list[str], released_names
                      notes: list[str]) -> list[Fragment]:
     """The fragments of one student module: its exercise functions, then the functions it added."""
     lines = source.splitlines()
-    if _parse(source) is None:
+    spans = {name: (first, last) for first, last, name in function_spans(source, rel)}
+    if not spans and _parse(source) is None:
         notes.append(f"{rel} does not parse: the whole file is compared")
         return [_fragment(f"{rel} (the whole file)", lines, 1, len(lines), notes)] if lines else []
-    spans = {name: (first, last) for first, last, name in function_spans(source, rel)}
     fragments, taken = [], []
     for name in exercises:
         if name in spans:
@@ -130,10 +131,12 @@ def notebook_fragments(rel: str, path: Path, exercises: list[str], notes: list[s
     except Exception as exc:  # noqa: BLE001 - a broken notebook is the student's, noted
         notes.append(f"{rel} cannot be read ({type(exc).__name__}): its exercises are not compared")
         return []
+    defines = re.compile(r"^(async\s+)?def\s+(" + "|".join(map(re.escape, exercises)) + r")\b", re.MULTILINE)
     latest: dict[str, Fragment] = {}
     for cell in cells:
         source = cell.get("source") if cell.get("cell_type") == "code" else None
-        tree = _parse(source) if isinstance(source, str) else None
+        wanted = isinstance(source, str) and defines.search(source)  # parse only the cells that may define one
+        tree = _parse(source) if wanted else None
         if tree is None:
             continue
         lines = source.splitlines()
