@@ -18,6 +18,7 @@ shares the solution's other functions and each style's code.
 With --keep DIR the class is kept there, and a second run with the same DIR
 reuses it (writing 300 kits takes minutes).
 """
+# instructor-only
 
 from __future__ import annotations
 

@@ -267,6 +267,10 @@ def test_hostile_names_and_code_are_escaped_and_nothing_is_loaded(kit, tmp_path)
     (subs / "linked").mkdir()
     (subs / "linked" / "mlp_core").symlink_to(REPO / "mlp_core", target_is_directory=True)
     (subs / "not_a_zip.zip").write_bytes(b"PK\x03\x04 truncated")
+    broken = write_student(kit, subs / "broken", STUDENTS["bea"])
+    (broken / "mlp_core" / "activations.py").write_text("def f(x):\n    return " + "-" * 200_000 + "x\n")
+    (broken / "mlp_core" / "layers.py").write_bytes(b"def f(x):\n    return x\0\xff\n")
+    (broken / "notebooks" / "02_activations.ipynb").write_bytes(b"\xff not JSON")
     report = similarity(subs, tmp_path / "out", release=kit, log=lambda line: None)
     page = (tmp_path / "out" / "similarity.html").read_text()
     assert "<script" not in page and "<img" not in page
@@ -276,6 +280,11 @@ def test_hostile_names_and_code_are_escaped_and_nothing_is_loaded(kit, tmp_path)
     unread = report.comparison.unread
     assert unread["linked"] == "mlp_core is a symbolic link: a submission must contain its own code"
     assert unread["not_a_zip"].startswith("the zip cannot be read")
+    notes = report.comparison.notes["broken"]
+    assert "mlp_core/activations.py does not parse: the whole file is compared" in notes
+    assert "mlp_core/layers.py does not parse: the whole file is compared" in notes
+    assert "notebooks/02_activations.ipynb cannot be read (UnicodeDecodeError): its exercises are not compared" in notes
+    assert "mlp_core/losses.py: softmax" in {f.label for f in report.comparison.documents["broken"].fragments}
     table = (tmp_path / "out" / "similarity.csv").read_text()
     assert "'=cmd" in table  # not a spreadsheet formula
 

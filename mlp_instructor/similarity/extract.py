@@ -107,7 +107,11 @@ def module_fragments(rel: str, source: str, exercises: list[str], released_names
                      notes: list[str]) -> list[Fragment]:
     """The fragments of one student module: its exercise functions, then the functions it added."""
     lines = source.splitlines()
-    spans = {name: (first, last) for first, last, name in function_spans(source, rel)}
+    try:
+        found = function_spans(source, rel)
+    except (ValueError, RecursionError, MemoryError):  # too deep for the parser: as if it did not parse
+        found = []
+    spans = {name: (first, last) for first, last, name in found}
     if not spans and _parse(source) is None:
         notes.append(f"{rel} does not parse: the whole file is compared")
         return [_fragment(f"{rel} (the whole file)", lines, 1, len(lines), notes)] if lines else []
@@ -197,6 +201,10 @@ def read_submission(submission: Submission, exercises: dict[str, list[str]],
         code.fragments = kit_fragments(base / "copy", exercises, released, code.notes)
     except SubmissionError as exc:
         code.problem = printable(str(exc))
+    except OSError as exc:
+        code.problem = f"a file cannot be read ({type(exc).__name__}: {printable(str(exc))})"
+    except Exception as exc:  # noqa: BLE001 - a reader bug costs one submission's comparison, never the run
+        code.problem = f"not read (similarity error {type(exc).__name__}: {printable(str(exc))}); please report it"
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return code
