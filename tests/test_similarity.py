@@ -314,3 +314,16 @@ def test_bad_input_gives_one_clear_error(kit, tmp_path):
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
         f"python -m mlp_core similarity: error: submissions folder {tmp_path / 'missing'} does not exist"]
+
+
+def test_the_command_builds_the_release_itself_and_prints_the_flagged_pairs(planted_class, tmp_path):
+    subs, report, _ = planted_class
+    first = report.comparison.pairs[0]
+    run = subprocess.run([sys.executable, "-m", "mlp_core", "similarity", str(subs), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[1] == "compared 5 submission(s) in " + lines[1].split(" in ")[1]
+    assert lines[1].endswith(f"s: {len(report.comparison.pairs)} pair(s) share code, 1 flagged (score >= 0.50)")
+    assert lines[2] == f"  {first.score:.2f}  ada and zed ({first.shared} shared fingerprints)"  # the same as --release
+    assert (tmp_path / "out" / "similarity.html").is_file()
