@@ -25,6 +25,7 @@ from mlp_instructor.notebooks import read_notebook, write_notebook
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 from mlp_instructor.similarity import SimilarityError
 from mlp_instructor.similarity.command import DEFAULT_THRESHOLD, similarity
+from mlp_instructor.similarity.compare import matched_spans
 from mlp_instructor.similarity.fingerprints import kgram_hashes, normalised_tokens, winnow
 
 from . import grading_attacks as attacks
@@ -327,3 +328,28 @@ def test_the_command_builds_the_release_itself_and_prints_the_flagged_pairs(plan
     assert lines[1].endswith(f"s: {len(report.comparison.pairs)} pair(s) share code, 1 flagged (score >= 0.50)")
     assert lines[2] == f"  {first.score:.2f}  ada and zed ({first.shared} shared fingerprints)"  # the same as --release
     assert (tmp_path / "out" / "similarity.html").is_file()
+
+
+def test_a_partial_copy_ranks_first_and_the_page_marks_what_was_copied(kit, tmp_path):
+    """Three of thirteen functions copied (renamed, reformatted) into code of one's own: the pair ranks first,
+    far above the independent pairs, and the page marks most of those three functions and less of any other."""
+    copied = ("Linear.backward", "SoftmaxCrossEntropyLoss.forward", "SoftmaxCrossEntropyLoss.backward")
+    subs = tmp_path / "submissions"
+    for name in ("ada", "bea", "cy"):
+        write_student(kit, subs / name, STUDENTS[name])
+    write_student(kit, subs / "pat", STUDENTS["dee"] | {f: PLANTED[f] for f in copied})
+    report = similarity(subs, tmp_path / "out", release=kit, threshold=0.3, log=lambda line: None)
+    first, *others = report.comparison.pairs
+    assert (first.a, first.b) == ("ada", "pat")
+    assert first.score > 2 * max(p.score for p in others), report.comparison.pairs[:3]
+    c = report.comparison
+    marked = {}  # pat's function -> the share of the code pat wrote (not the release's lines) marked as ada's
+    for fragment, spans in zip(c.documents["pat"].fragments, matched_spans(c.documents["pat"], c.documents["ada"],
+                                                                           c.excluded, c.given)):
+        own = "".join(line for line in fragment.text.splitlines() if line.strip() not in c.given[fragment.label])
+        if own.strip():
+            marked[fragment.label.split(": ")[1]] = (sum(len("".join(fragment.text[a:b].split())) for a, b in spans)
+                                                     / len("".join(own.split())))
+    assert {f for f, share in marked.items() if share > 0.8} == set(copied), sorted(marked.items())
+    page = (tmp_path / "out" / "similarity.html").read_text()
+    assert page.count('id="pair-') == 1 and "np.dot(saved.T, grad_output)" in page
