@@ -123,7 +123,7 @@ def test_the_mlp_script_and_python_m_mlp_core_are_the_same_command_line():
         for command in ("data", "train", "reproduce", "report", "compare"):
             assert command in proc.stdout
         if instructors_copy:
-            assert "release" in proc.stdout and "grade" in proc.stdout
+            assert "release" in proc.stdout and "grade" in proc.stdout and "similarity" in proc.stdout
     assert outputs[0].stdout == outputs[1].stdout
 
 
