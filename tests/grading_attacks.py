@@ -326,8 +326,11 @@ if sys.argv and os.path.basename(sys.argv[0]) == "worker.py" and os.path.isfile(
 return scores"""
 
 
-def public_label_table() -> dict[str, int]:
-    """Hash of each public MNIST test image's bytes, scaled as the grader scales them -> its public label."""
+def public_label_table(data_dir: Path | None = None) -> dict[str, int]:
+    """Hash of each public MNIST test image's bytes, scaled as the grader scales them -> its public label.
+
+    ``data_dir``: MNIST's folder (default: where ``mlp_core.data`` finds it, e.g. ``$MNIST_DIR``).
+    """
     import hashlib
 
     import numpy as np
@@ -335,7 +338,7 @@ def public_label_table() -> dict[str, int]:
     from mlp_core.data import load_dataset
     from mlp_lab.config import TrainConfig
 
-    _, test = load_dataset("mnist", None, scaling=TrainConfig().scaling, download=False)
+    _, test = load_dataset("mnist", data_dir, scaling=TrainConfig().scaling, download=False)
     return {hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]: int(label)
             for row, label in zip(test.images, test.labels)}
 
