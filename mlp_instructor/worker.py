@@ -366,18 +366,22 @@ def keep_overflow_reported(np) -> None:
     """Make numpy's ``errstate``, ``seterr`` and ``seterrcall`` leave overflow reported to the worker.
 
     Called in the sandbox before the submission is imported: its code may still
-    switch off numpy's other warnings, but not hide an overflow (a Sigmoid's
+    switch off numpy's other warnings, and have an overflow raise
+    FloatingPointError (``over='raise'``), but not hide one (a Sigmoid's
     exp(-x) on large inputs) with ``np.errstate(over='ignore')`` or
-    ``np.seterr(all='ignore')``; :func:`run_operation` sees every overflow.
+    ``np.seterr(all='ignore')``: :func:`run_operation` sees every overflow
+    that does not raise.
     """
     global _numpy_errstate
     _numpy_errstate, seterr = np.errstate, np.seterr
 
     def without_overflow(kwargs: dict) -> dict:
-        """The settings asked for, "all" spelled out, without "over" and "call" (the worker's callback)."""
+        """The settings asked for, "all" spelled out, without "call" (the worker's callback) and with "over"
+        only if "raise" (an overflow then stops the code that caused it: nothing is computed past it)."""
         every = kwargs.get("all")
-        asked = {k: every for k in ("divide", "under", "invalid")} if every is not None else {}
-        return asked | {k: v for k, v in kwargs.items() if k in ("divide", "under", "invalid") and v is not None}
+        asked = {k: every for k in ("divide", "over", "under", "invalid")} if every is not None else {}
+        asked |= {k: v for k, v in kwargs.items() if k in ("divide", "over", "under", "invalid") and v is not None}
+        return {k: v for k, v in asked.items() if k != "over" or v == "raise"}
 
     class errstate(_numpy_errstate):
         def __init__(self, **kwargs):
@@ -385,7 +389,7 @@ def keep_overflow_reported(np) -> None:
 
     np.errstate = errstate
     np.seterr = lambda all=None, divide=None, over=None, under=None, invalid=None: seterr(
-        **without_overflow({"all": all, "divide": divide, "under": under, "invalid": invalid}))
+        **without_overflow({"all": all, "divide": divide, "over": over, "under": under, "invalid": invalid}))
     np.seterrcall = lambda func: np.geterrcall()
 
 

@@ -583,7 +583,13 @@ SILENCED_SIGMOIDS = {
     "errstate_all": "with np.errstate(all='ignore'):\n    y = 1 / (1 + np.exp(-x))",
     "seterr": "old = np.seterr(all='ignore')\ny = 1 / (1 + np.exp(-x))\nnp.seterr(**old)",
     "seterrcall": "np.seterrcall(None)\nwith np.errstate(all='ignore', call=None):\n    y = 1 / (1 + np.exp(-x))",
+    "raise_then_ignore": ("try:\n    with np.errstate(over='raise'):\n        y = 1 / (1 + np.exp(-x))\n"
+                          "except FloatingPointError:\n    with np.errstate(over='ignore'):\n        y = 1 / (1 + np.exp(-x))"),
 }
+#: A Sigmoid that tries the naive formula with overflow raising, and falls back on a stable one: nothing overflows
+#: past the raise, so it passes.
+RAISE_THEN_STABLE = ("try:\n    with np.errstate(over='raise'):\n        y = 1 / (1 + np.exp(-x))\n"
+                     "except FloatingPointError:\n    y = 0.5 * (1 + np.tanh(0.5 * x))")
 
 #: Run in a fresh interpreter as the sandbox's worker runs (numpy's error settings kept by the worker): the
 #: feedback of sigmoid.large_inputs for each Sigmoid of SILENCED_SIGMOIDS (and the solution's), on 20 seeds.
@@ -628,11 +634,12 @@ def test_a_naive_sigmoid_fails_its_stability_check_whether_numpy_warns_or_not():
     student.Sigmoid = type("Sigmoid", (mlp_core.Sigmoid,), {"forward": namespace["forward"]})
     outputs, texts = run_operation(student, check.op, request[0], {k: v.copy() for k, v in request[1].items()})
     assert texts == [] and verdict(check, request, {"ok": True, "warnings": texts}, outputs, expected, {}) == ""
-    proc = subprocess.run([sys.executable, "-c", _SILENCED_RUN, json.dumps(SILENCED_SIGMOIDS | {"solution": ""})],
+    proc = subprocess.run([sys.executable, "-c", _SILENCED_RUN,
+                           json.dumps(SILENCED_SIGMOIDS | {"solution": "", "raise_then_stable": RAISE_THEN_STABLE})],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = json.loads(proc.stdout)
-    assert found.pop("solution") == [""]
+    assert found.pop("solution") == found.pop("raise_then_stable") == [""]
     assert all(messages == [found["errstate"][0]] for messages in found.values()), found
     assert NAIVE_SIGMOID in found["errstate"][0]
 
