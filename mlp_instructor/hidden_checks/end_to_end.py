@@ -18,8 +18,8 @@ drawn alike), so training on permuted images is the same task and an
 honest solution scores as without it; but a submission that recognises the
 test images (by a hash of their bytes, or their pixels where MNIST has them)
 to look up their public labels meets images it has never seen. It does not
-hide what a permutation keeps: the set of an image's pixel values (see the
-README, "The end-to-end check").
+hide what a permutation keeps: the set of an image's pixel values (README.md,
+"4. Grade", says what that leaves open).
 
 The subset is fixed (drawn with :data:`SUBSET_SEED`, scaled as the reference
 scales pixels) so every student meets the same task. The training settings
