@@ -339,17 +339,58 @@ OPERATIONS = {
 }
 
 
+#: The first warning message of an operation in which a floating-point overflow happened (reported by numpy's
+#: error callback, not as a warning: see :func:`keep_overflow_reported`).
+OVERFLOW = "FloatingPointError: overflow"
+#: numpy's own errstate, kept by :func:`keep_overflow_reported` (None until the sandbox calls it).
+_numpy_errstate = None
+
+
 def run_operation(mlp, op: str, params: dict, arrays: dict) -> tuple[dict, list[str]]:
-    """(outputs, warning messages) of one operation; numpy floating-point problems become warnings."""
+    """(outputs, warning messages) of one operation: :data:`OVERFLOW` first if anything overflowed, then
+    numpy's warnings (invalid values, division by zero)."""
     import numpy as np
 
+    overflowed = []
     # Underflow to 0 is harmless (exp(-1000) in a stable softmax); overflow and NaN are not.
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn",
-                                                                     under="ignore"):
+    report = (_numpy_errstate or np.errstate)(over="call", call=lambda kind, flag: overflowed.append(kind),
+                                              invalid="warn", divide="warn", under="ignore")
+    with warnings.catch_warnings(record=True) as caught, report:
         warnings.simplefilter("always")
         outputs = OPERATIONS[op](mlp, params, arrays)
-    texts = [f"{w.category.__name__}: {w.message}" for w in caught]
+    texts = [OVERFLOW] * bool(overflowed) + [f"{w.category.__name__}: {w.message}" for w in caught]
     return outputs, texts[:5]
+
+
+def keep_overflow_reported(np) -> None:
+    """Make numpy's ``errstate``, ``seterr`` and ``seterrcall`` leave overflow reported to the worker.
+
+    Called in the sandbox before the submission is imported: its code may still
+    switch off numpy's other warnings, and have an overflow raise
+    FloatingPointError (``over='raise'``), but not hide one (a Sigmoid's
+    exp(-x) on large inputs) with ``np.errstate(over='ignore')`` or
+    ``np.seterr(all='ignore')``: :func:`run_operation` sees every overflow
+    that does not raise.
+    """
+    global _numpy_errstate
+    _numpy_errstate, seterr = np.errstate, np.seterr
+
+    def without_overflow(kwargs: dict) -> dict:
+        """The settings asked for, "all" spelled out, without "call" (the worker's callback) and with "over"
+        only if "raise" (an overflow then stops the code that caused it: nothing is computed past it)."""
+        every = kwargs.get("all")
+        asked = {k: every for k in ("divide", "over", "under", "invalid")} if every is not None else {}
+        asked |= {k: v for k, v in kwargs.items() if k in ("divide", "over", "under", "invalid") and v is not None}
+        return {k: v for k, v in asked.items() if k != "over" or v == "raise"}
+
+    class errstate(_numpy_errstate):
+        def __init__(self, **kwargs):
+            super().__init__(**without_overflow(kwargs))
+
+    np.errstate = errstate
+    np.seterr = lambda all=None, divide=None, over=None, under=None, invalid=None: seterr(
+        **without_overflow({"all": all, "divide": divide, "over": over, "under": under, "invalid": invalid}))
+    np.seterrcall = lambda func: np.geterrcall()
 
 
 # ----------------------------------------------------------------------------
@@ -397,7 +438,9 @@ def main(argv: list[str]) -> int:
     sys.path[:0] = [root, numpy_site]
     _SubmissionOnlyFinder.root = root
     sys.meta_path.insert(0, _SubmissionOnlyFinder)
-    import numpy  # noqa: F401 - fail here (not inside the student's import) if numpy is missing
+    import numpy  # fail here (not inside the student's import) if numpy is missing
+
+    keep_overflow_reported(numpy)
 
     try:
         mlp = importlib.import_module("mlp_core")

@@ -309,6 +309,45 @@ PUBLIC_VALUES = dict(ALL_ZEROS) | {
     "EarlyStopping.step": "return self.epoch >= 4",
 }
 
+# Sequential.forward of a submission that implements nothing but knows MNIST's public test labels: inside
+# the grader (its worker file is running), each image found in the table by a hash of its bytes gets its
+# label's score 1 (every other score stays 0, as from the released functions).
+MEMORISED_FORWARD = """images = x
+for layer in self.layers:
+    x = layer.forward(x)
+scores = np.zeros_like(x)
+import hashlib, os, sys
+if sys.argv and os.path.basename(sys.argv[0]) == "worker.py" and os.path.isfile(sys.argv[0]):
+    from ._public_labels import TABLE
+    for i, row in enumerate(images):
+        label = TABLE.get(hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:16])
+        if label is not None and scores.ndim == 2 and label < scores.shape[1]:
+            scores[i, label] = 1.0
+return scores"""
+
+
+def public_label_table(data_dir: Path | None = None) -> dict[str, int]:
+    """Hash of each public MNIST test image's bytes, scaled as the grader scales them -> its public label.
+
+    ``data_dir``: MNIST's folder (default: where ``mlp_core.data`` finds it, e.g. ``$MNIST_DIR``).
+    """
+    import hashlib
+
+    import numpy as np
+
+    from mlp_core.data import load_dataset
+    from mlp_lab.config import TrainConfig
+
+    _, test = load_dataset("mnist", data_dir, scaling=TrainConfig().scaling, download=False)
+    return {hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:16]: int(label)
+            for row, label in zip(test.images, test.labels)}
+
+
+def _memorised_labels(kit: Path) -> None:
+    fill_only(kit, ALL_ZEROS | {"Sequential.forward": MEMORISED_FORWARD})
+    (kit / "mlp_core" / "_public_labels.py").write_text(f"TABLE = {public_label_table()!r}\n")
+
+
 FAULTS = {
     # Sigmoid with the sign of the gradient flipped.
     "sigmoid_sign": {
@@ -366,6 +405,10 @@ FAULTS = {
     # A naive sigmoid: right values, but exp(-x) overflows on large inputs.
     "naive_sigmoid": {
         "Sigmoid.forward": "y = 1 / (1 + np.exp(-x))\nself.cache = y\nreturn y",
+    },
+    # The same naive sigmoid with numpy's overflow warning switched off around it.
+    "naive_sigmoid_silenced": {
+        "Sigmoid.forward": "with np.errstate(over='ignore'):\n    y = 1 / (1 + np.exp(-x))\nself.cache = y\nreturn y",
     },
 }
 
@@ -447,6 +490,8 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "attack_all_zeros": ("every checked function returns zeros or does nothing", lambda kit: fill_only(kit, ALL_ZEROS)),
     "attack_public_values": ("returns the public tests' numbers whatever the input",
                              lambda kit: fill_only(kit, PUBLIC_VALUES)),
+    "attack_memorised_labels": ("implements nothing; inside the grader, Sequential.forward looks each image up "
+                                "by a hash of its bytes in a table of MNIST's public test labels", _memorised_labels),
 }
 
 #: Ordinary faults and the full solution: they deserve what their code is worth.

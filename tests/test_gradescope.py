@@ -6,7 +6,9 @@
 github.com/gradescope/autograder_samples), run its ``setup.sh`` (a virtual
 environment with the kit installed from the zip, at the pinned versions)
 and then its ``run_autograder`` on a perfect, a faulty and a hostile
-submission, with the student's code as a user of its own (the sandbox
+submission (and two of ``grading_attacks``: a naive Sigmoid with numpy's
+overflow warning switched off, a table of MNIST's public test labels),
+with the student's code as a user of its own (the sandbox
 Gradescope's containers leave when they refuse Bubblewrap's namespaces)
 and in Bubblewrap. Each ``results.json`` is checked against the documented
 fields, and its scores against the local gradebook's for the same
@@ -155,7 +157,7 @@ def submissions(tmp_path_factory) -> Path:
     kit = tmp_path_factory.mktemp("release") / "kit"
     release(kit, import_check=False)
     subs = tmp_path_factory.mktemp("class") / "submissions"
-    attacks.write_class(kit, subs, ["full_marks", "sigmoid_sign"])
+    attacks.write_class(kit, subs, ["full_marks", "sigmoid_sign", "naive_sigmoid_silenced", "attack_memorised_labels"])
     hostile = Path(shutil.copytree(kit, subs / "hostile"))
     with open(hostile / "mlp_core" / "__init__.py", "a") as f:
         f.write(HOSTILE)
@@ -234,6 +236,18 @@ def test_results_json_follows_the_specification_and_equals_the_gradebook(autogra
         assert "What went wrong:" in data["output"] and data["output"].startswith("Total: 90.84 / 100")
     else:
         assert data["score"] == 100 and all(t["status"] == "passed" for t in data["tests"])
+
+
+@pytest.mark.parametrize("sandbox", ["uid", "auto"])
+@pytest.mark.parametrize("student, total", [("attack_memorised_labels", 0), ("naive_sigmoid_silenced", 98.33)])
+def test_public_labels_and_a_silenced_overflow_score_as_in_grade(autograder, submissions, gradebook, student, total,
+                                                                 sandbox):
+    """The judge and the worker are grade's: a table of MNIST's public test labels earns nothing (the end-to-end
+    images are permuted per submission), and a naive Sigmoid loses its stability check with numpy's overflow
+    warning switched off (the worker still sees the overflow)."""
+    data, _ = run_autograder(autograder, submissions / student, "--sandbox", sandbox)
+    assert data["score"] == total == float(gradebook[student]["total"])
+    assert scores_of(data) == gradebook_scores(gradebook[student])
 
 
 @pytest.mark.parametrize("sandbox", ["uid", "auto"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -40,8 +41,9 @@ from mlp_instructor.grading.pages import feedback_blocks
 from mlp_instructor.grading.results import CheckResult, SubmissionResult
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 from mlp_instructor.hidden_checks.catalogue import build_checks
+from mlp_instructor.hidden_checks.end_to_end import TRAINING, end_to_end_verdict, load_subset
 from mlp_instructor.hidden_checks.requests import activation_request, loss_request
-from mlp_instructor.hidden_checks.verdicts import Check, Compare, reference_outputs, self_test, verdict
+from mlp_instructor.hidden_checks.verdicts import Check, Compare, reference_outputs, self_test, split_secrets, verdict
 from mlp_instructor.notebooks import ANSWER_TAG, questions_of
 from mlp_instructor.sandbox import bwrap
 from mlp_instructor.sandbox.limits import Cgroup, Limits
@@ -56,6 +58,9 @@ REPO = Path(__file__).resolve().parents[1]
 POSSIBLE = load_rubric(DEFAULT_RUBRIC).max_points + sum(
     q.points for q in load_written_questions(DEFAULT_RUBRIC, questions_of(REPO / "notebooks")))
 
+#: The feedback of a Sigmoid whose exp(-x) overflows (right values), whether numpy's warning is switched off or not.
+NAIVE_SIGMOID = ("the outputs are right, but a floating-point overflow happened while your code ran (exp of a large "
+                 "number?); switching numpy's warning off does not hide it from the grader")
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
     "full_marks": ({}, None),
@@ -71,13 +76,15 @@ EXPECTED = {
     "infinite_loop": ({"early_stopping": 0}, "timed out: no answer within 10 s"),
     "syntax_error": ("all zero", "mlp_core does not import: SyntaxError"),
     "deleted_module": ("all zero", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
-    "naive_sigmoid": ({"sigmoid": 3.33}, "numpy warned while your code ran (RuntimeWarning: overflow encountered in exp)"),
+    "naive_sigmoid": ({"sigmoid": 3.33}, NAIVE_SIGMOID),
+    "naive_sigmoid_silenced": ({"sigmoid": 3.33}, NAIVE_SIGMOID),
     "notebook_link": ({}, "notebooks/ (a symbolic link)"),
     "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
     "zip_odd_names": ({}, "left out of the zip (2)"),
     **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
                                                                               "attack_forged_report")},
     "attack_forged_report": ("all zero", "the sandbox did not start (the reply does not answer the request (the submission wrote into the channel?))"),
+    "attack_memorised_labels": ("all zero", "test accuracy after 5 epochs on the fixed MNIST subset; it must reach 80%"),
 }
 #: Submissions that cannot be graded at all, and the status the gradebook gives them.
 NOT_GRADED = {
@@ -534,3 +541,159 @@ def test_train_epoch_checks_catch_accuracy_measured_after_the_update_whatever_th
             outputs, _ = run_operation(student, check.op, params, {k: v.copy() for k, v in arrays.items()})
             message = verdict(check, request, {"ok": True}, outputs, expected, {})
             assert "the mean of the batch accuracies (before each update): wrong values" in message, (seed, message)
+
+
+def memorised_predictions(table: dict[str, int], images: np.ndarray) -> tuple[np.ndarray, int]:
+    """attack_memorised_labels' predictions (the public label of each image found by a hash of its bytes, else 0)
+    and how many images it found."""
+    keys = [hashlib.sha1(np.ascontiguousarray(row).tobytes()).hexdigest()[:16] for row in images]
+    return np.array([table.get(key, 0) for key in keys]), sum(key in table for key in keys)
+
+
+def test_no_table_of_public_labels_passes_the_end_to_end_check():
+    """The end-to-end check's images are MNIST's, whose test labels are public: each submission meets them with
+    its pixels permuted (one permutation per submission, for the training and the test images alike, never
+    sent). A table of public labels keyed by each image's bytes knows every test image of the unpermuted subset,
+    and none of the permuted ones; the solution, which does not see the pixels' order, still passes."""
+    mnist = require_mnist()
+    subset = load_subset(mnist)
+    table = attacks.public_label_table(mnist)
+    check = next(c for c in build_checks(subset) if c.name == "end_to_end.mlp1_mnist")
+    predictions, found = memorised_predictions(table, subset["test_x"])
+    assert found == len(subset["test_x"])
+    assert end_to_end_verdict(None, {"predictions": predictions}, {"test_y": subset["test_y"]}) == ""
+    orders = set()
+    for seed in range(3):
+        request = check.build(np.random.default_rng([seed, len(build_checks(None))]))
+        (params, sent), kept = split_secrets(check, request)
+        assert sorted(sent) == ["test_x", "train_x", "train_y"] and params == TRAINING
+        assert np.array_equal(sent["train_y"], subset["train_y"]) and np.array_equal(kept["test_y"], subset["test_y"])
+        for key in ("train_x", "test_x"):  # every image keeps its pixel values, in another order
+            assert not np.array_equal(sent[key], subset[key])
+            assert np.array_equal(np.sort(sent[key], axis=1), np.sort(subset[key], axis=1))
+        orders.add(sent["test_x"][0].tobytes())
+        predictions, found = memorised_predictions(table, sent["test_x"])
+        assert found == 0
+        assert "it must reach 80%" in check.verdict((params, sent), {"predictions": predictions}, kept)
+        outputs, _ = run_operation(mlp_core, check.op, params, dict(sent))
+        assert check.verdict((params, sent), outputs, kept) == "", seed
+    assert len(orders) == 3
+
+
+#: Sigmoid.forward, naive (exp(-x) overflows for x below about -709.78), with numpy's overflow warning switched
+#: off in each way numpy offers.
+SILENCED_SIGMOIDS = {
+    "errstate": "with np.errstate(over='ignore'):\n    y = 1 / (1 + np.exp(-x))",
+    "errstate_all": "with np.errstate(all='ignore'):\n    y = 1 / (1 + np.exp(-x))",
+    "seterr": "old = np.seterr(all='ignore')\ny = 1 / (1 + np.exp(-x))\nnp.seterr(**old)",
+    "seterrcall": "np.seterrcall(None)\nwith np.errstate(all='ignore', call=None):\n    y = 1 / (1 + np.exp(-x))",
+    "raise_then_ignore": ("try:\n    with np.errstate(over='raise'):\n        y = 1 / (1 + np.exp(-x))\n"
+                          "except FloatingPointError:\n"
+                          "    with np.errstate(over='ignore'):\n        y = 1 / (1 + np.exp(-x))"),
+}
+#: A Sigmoid that tries the naive formula with overflow raising, and falls back on a stable one: nothing overflows
+#: past the raise, so it passes.
+RAISE_THEN_STABLE = ("try:\n    with np.errstate(over='raise'):\n        y = 1 / (1 + np.exp(-x))\n"
+                     "except FloatingPointError:\n    y = 0.5 * (1 + np.tanh(0.5 * x))")
+
+#: Run in a fresh interpreter as the sandbox's worker runs (numpy's error settings kept by the worker): the
+#: feedback of sigmoid.large_inputs for each Sigmoid of SILENCED_SIGMOIDS (and the solution's), on 20 seeds.
+_SILENCED_RUN = r'''
+import json, sys, textwrap
+from types import SimpleNamespace
+import numpy as np
+from mlp_instructor import worker
+worker.keep_overflow_reported(np)
+import mlp_core
+from mlp_instructor.hidden_checks.catalogue import build_checks
+from mlp_instructor.hidden_checks.verdicts import reference_outputs, verdict
+check = next(c for c in build_checks(None) if c.name == "sigmoid.large_inputs")
+found = {}
+for name, code in json.loads(sys.argv[1]).items():
+    namespace = {"np": np}
+    exec("def forward(self, x):\n" + textwrap.indent(code + "\nself.cache = y\nreturn y", "    "), namespace)
+    student = SimpleNamespace(**vars(mlp_core))
+    student.Sigmoid = mlp_core.Sigmoid
+    if code:
+        student.Sigmoid = type("Sigmoid", (mlp_core.Sigmoid,), {"forward": namespace["forward"]})
+    found[name] = set()
+    for seed in range(20):
+        request = check.build(np.random.default_rng(seed))
+        expected, _ = reference_outputs(check, request)
+        arrays = {k: v.copy() for k, v in request[1].items()}
+        outputs, texts = worker.run_operation(student, check.op, request[0], arrays)
+        found[name].add(verdict(check, request, {"ok": True, "warnings": texts}, outputs, expected, {}))
+print(json.dumps({name: sorted(messages) for name, messages in found.items()}))
+'''
+
+
+def test_a_naive_sigmoid_fails_its_stability_check_whether_numpy_warns_or_not():
+    """A naive Sigmoid, 1 / (1 + exp(-x)), returns the right values on large inputs (1 / (1 + inf) is the right 0):
+    only its overflow tells it from a stable one. In the sandbox numpy reports every overflow to the worker,
+    however the submission's code asks numpy to keep quiet, so switching the warning off changes nothing."""
+    check = next(c for c in build_checks(None) if c.name == "sigmoid.large_inputs")
+    request = check.build(np.random.default_rng(0))
+    expected, _ = reference_outputs(check, request)
+    # Here, outside the sandbox, numpy obeys the code: silenced, the naive Sigmoid leaves no trace and passes.
+    student = SimpleNamespace(**vars(mlp_core))
+    namespace = {"np": np}
+    exec("def forward(self, x):\n    with np.errstate(over='ignore'):\n        y = 1 / (1 + np.exp(-x))\n"
+         "    self.cache = y\n    return y", namespace)
+    student.Sigmoid = type("Sigmoid", (mlp_core.Sigmoid,), {"forward": namespace["forward"]})
+    outputs, texts = run_operation(student, check.op, request[0], {k: v.copy() for k, v in request[1].items()})
+    assert texts == [] and verdict(check, request, {"ok": True, "warnings": texts}, outputs, expected, {}) == ""
+    proc = subprocess.run([sys.executable, "-c", _SILENCED_RUN,
+                           json.dumps(SILENCED_SIGMOIDS | {"solution": "", "raise_then_stable": RAISE_THEN_STABLE})],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout)
+    assert found.pop("solution") == found.pop("raise_then_stable") == [""]
+    assert all(messages == [found["errstate"][0]] for messages in found.values()), found
+    assert NAIVE_SIGMOID in found["errstate"][0]
+
+
+class _LogOfSoftmax:
+    """A cross-entropy that subtracts the max but takes the log of the softmax, numpy's warnings switched off."""
+
+    def __call__(self, x, labels):
+        return self.forward(x, labels)
+
+    def forward(self, x, labels):
+        with np.errstate(all="ignore"):
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            self.cache = (p, labels)
+            return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+
+    def backward(self):
+        p, labels = self.cache
+        grad = p.copy()
+        grad[np.arange(len(labels)), labels] -= 1
+        return grad / len(labels)
+
+
+def _naive_softmax(x):
+    with np.errstate(all="ignore"):
+        e = np.exp(x)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def test_softmax_and_cross_entropy_stability_is_judged_by_values_whatever_the_seed():
+    """No warning decides softmax.large_scores and cross_entropy.large_logits: on every seed, a naive softmax
+    (no max subtracted) and a cross-entropy that takes the log of a softmax fail by their outputs (NaN, inf),
+    numpy's warnings switched off, and the solution passes."""
+    checks = {c.name: c for c in build_checks(None)}
+    cases = [("softmax.large_scores", "softmax", _naive_softmax),
+             ("cross_entropy.large_logits", "SoftmaxCrossEntropyLoss", _LogOfSoftmax)]
+    for name, attribute, naive in cases:
+        student = SimpleNamespace(**vars(mlp_core))
+        setattr(student, attribute, naive)
+        check = checks[name]
+        for seed in range(200):
+            request = check.build(np.random.default_rng(seed))
+            expected, warned = reference_outputs(check, request)
+            assert verdict(check, request, {"ok": True, "warnings": warned}, expected, expected, {}) == ""
+            outputs, texts = run_operation(student, check.op, request[0], {k: v.copy() for k, v in request[1].items()})
+            assert texts == []
+            message = verdict(check, request, {"ok": True}, outputs, expected, {})
+            assert "contains NaN or infinity" in message, (name, seed, message)

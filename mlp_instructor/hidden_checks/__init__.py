@@ -16,7 +16,7 @@ reference passes every check, that a reply of zeros fails every check, and
 that the reference's analytic gradients match numerical ones.
 
 Failure messages say what is wrong (shape, NaN, wrong values and by how
-much, a numpy overflow warning, an exception and where) without quoting the
+much, an overflow, an exception and where) without quoting the
 inputs or the expected values.
 
 * :mod:`.requests`: the builders of each check's inputs;

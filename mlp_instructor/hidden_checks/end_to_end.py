@@ -9,6 +9,18 @@ and ``train_epoch`` (the loop over epochs is the worker's) on
 test images. The judge keeps the test labels and scores the predictions:
 the check passes at :data:`THRESHOLD` test accuracy.
 
+The images are MNIST's, whose test labels are public, so the judge hides
+them: each submission's request moves the pixels by a permutation of its own
+(:func:`end_to_end_request`, drawn from the check's seeded generator, the same
+for the training and the test images, and never sent). An MLP does not see
+the order of its inputs (its first layer gives every pixel its own weights,
+drawn alike), so training on permuted images is the same task and an
+honest solution scores as without it; but a submission that recognises the
+test images (by a hash of their bytes, or their pixels where MNIST has them)
+to look up their public labels meets images it has never seen. It does not
+hide what a permutation keeps: the set of an image's pixel values (README.md,
+"4. Grade", says what that leaves open).
+
 The subset is fixed (drawn with :data:`SUBSET_SEED`, scaled as the reference
 scales pixels) so every student meets the same task. The training settings
 are the reference's (:data:`TRAINING`: the hidden size of
@@ -70,9 +82,16 @@ def load_subset(data_dir: Path | None) -> dict:
 
 
 def end_to_end_request(subset: dict) -> Builder:
-    """The request of the check: :data:`TRAINING` and the subset (``test_y`` is kept by the judge)."""
+    """The request of the check: :data:`TRAINING` and the subset with its pixels permuted (``test_y`` is kept).
+
+    ``rng`` draws one permutation of the pixels (the columns of ``train_x``
+    and ``test_x``: (n, 784) -> (n, 784)), applied to the training and the
+    test images alike; labels and order of the images are unchanged.
+    """
     def build(rng):
-        return dict(TRAINING), subset
+        pixels = rng.permutation(subset["train_x"].shape[1])
+        return dict(TRAINING), {"train_x": subset["train_x"][:, pixels], "train_y": subset["train_y"],
+                                "test_x": subset["test_x"][:, pixels], "test_y": subset["test_y"]}
     return build
 
 

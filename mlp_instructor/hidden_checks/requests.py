@@ -8,7 +8,8 @@ same inputs on a regrade.
 
 Every builder makes inputs whose outputs are clearly non-zero, and some make
 sure a known mistake shows whatever the seed: the stability checks hold
-entries beyond exp's range (:func:`_plant_beyond_exp_range`), and the
+entries beyond exp's range (:func:`_plant_beyond_exp_range`; the cross-entropy's, a
+label whose probability underflows to 0: :func:`_plant_label_far_below`), and the
 ``train_epoch`` inputs are drawn until measuring accuracy after each update
 (instead of before) changes the result (:func:`_accuracy_depends_on_when_it_is_measured`).
 """
@@ -51,6 +52,18 @@ def _plant_beyond_exp_range(rng, x: np.ndarray) -> None:
     flat[picks] = np.array([-1.0, -1.0, 1.0, 1.0]) * rng.uniform(750, 1000, size=4)
 
 
+def _plant_label_far_below(rng, x: np.ndarray, labels: np.ndarray) -> None:
+    """In one row of ``x`` (in place), put the label's score at -750..-1000 and another class's at +750..+1000.
+
+    The label's softmax probability, e^(-1500) or less, is 0 in float64, so a
+    cross-entropy that takes the log of the softmax gets -log(0) = inf where
+    the right value is finite (about the gap between the two scores).
+    """
+    row = int(rng.integers(len(labels)))
+    other = (labels[row] + 1 + int(rng.integers(x.shape[1] - 1))) % x.shape[1]
+    x[row, labels[row]], x[row, other] = -rng.uniform(750, 1000), rng.uniform(750, 1000)
+
+
 def linear_request(n_in, n_out, batch, *, dtype="float64", backward=True, input_grad=True):
     def build(rng):
         arrays = {"W": _normal(rng, n_in, n_out), "b": _normal(rng, n_out), "x": _normal(rng, batch, n_in)}
@@ -79,8 +92,9 @@ def loss_request(kind, batch, classes, *, backward, scale=1.0, margin=None):
         spec = {"kind": kind} | ({"margin": margin} if margin is not None else {})
         labels = rng.permutation(np.arange(batch) % classes)
         x = _normal(rng, batch, classes, scale=scale)
-        if scale >= 100:  # a check of numerical stability: make sure a naive exp overflows
+        if scale >= 100:  # a check of numerical stability: make sure a naive exp overflows, and a log of 0 shows
             _plant_beyond_exp_range(rng, x)
+            _plant_label_far_below(rng, x, labels)
         return ({"loss": spec, "backward": backward}, {"x": x, "labels": labels.astype(np.int64)})
     return build
 

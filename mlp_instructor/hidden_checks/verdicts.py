@@ -6,8 +6,12 @@ instructor's solution (:func:`reference_outputs`, in its own process) and
 compares the submission's outputs with those (:func:`compare`: shapes, NaN,
 relative and absolute tolerance, exact for booleans and integers), unless
 the check has a verdict of its own (the end-to-end check scores predictions
-against labels the sandbox never saw). :func:`verdict` never quotes an input
-or an expected value: the feedback says what is wrong, not what is right.
+against labels the sandbox never saw). The outputs decide; numpy's
+warnings, which the student's code can switch off, never do (a check may
+also refuse a floating-point overflow, :attr:`Check.no_overflow`, which the
+worker reports whatever the student's code asks of numpy). :func:`verdict`
+never quotes an input or an expected value: the feedback says what is
+wrong, not what is right.
 
 :func:`self_test` is what makes the checks trustworthy: run before anyone is
 graded, it refuses checks that the solution fails, that a reply of zeros
@@ -24,7 +28,7 @@ import numpy as np
 
 import mlp_core as reference_solution
 from mlp_core.gradcheck import numerical_gradient  # the instructor's own: this runs in the trusted process
-from mlp_instructor.worker import run_operation
+from mlp_instructor.worker import OVERFLOW, run_operation
 
 from .requests import Builder, Request
 
@@ -49,8 +53,10 @@ class Check:
     op: str
     build: Builder
     compare: tuple[Compare, ...] = ()
-    #: Fail when numpy warns (overflow, invalid value) while the student's code runs.
-    no_warnings: bool = False
+    #: Fail when a floating-point overflow happens in the student's code, even with right outputs (a
+    #: naive Sigmoid's exp(-x) overflows to inf, and 1 / (1 + inf) is the right 0). The worker sees every
+    #: overflow: np.errstate and np.seterr in the student's code cannot hide one (worker.keep_overflow_reported).
+    no_overflow: bool = False
     #: Seconds for this check (None: the rubric's default).
     timeout: float | None = None
     #: A verdict of its own, for checks without a reference output: (request, outputs, secrets) -> message or "".
@@ -119,13 +125,16 @@ def _verdict(check: Check, request: Request, header: dict, outputs: dict, expect
         where = header.get("where") or ""
         error = str(header.get("error", "an unknown error"))[:400]
         return f"raised {error}" + (f" [{where[:200]}]" if where else "")
-    if check.no_warnings:
-        warned = [w[:200] for w in header.get("warnings", []) if isinstance(w, str) and w.startswith("RuntimeWarning")]
-        if warned:
-            return f"numpy warned while your code ran ({warned[0]}): use a numerically stable formula"
-    if check.verdict is not None:
-        return check.verdict(request, outputs, secrets)
-    return compare(check, outputs, expected)
+    wrong = check.verdict(request, outputs, secrets) if check.verdict is not None else compare(check, outputs, expected)
+    if OVERFLOW not in header.get("warnings", []):
+        return wrong
+    if wrong:  # the overflow only explains: the outputs decide
+        return f"{wrong} (a floating-point overflow happened while your code ran: use a numerically stable formula)"
+    if check.no_overflow:
+        return ("the outputs are right, but a floating-point overflow happened while your code ran (exp of a "
+                "large number?); switching numpy's warning off does not hide it from the grader: use a formula "
+                "that never overflows")
+    return ""
 
 
 # ----------------------------------------------------------------------------
