@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mlp_instructor.sandbox.process import kill_all_sandboxes
+from mlp_instructor.sandbox.process import SandboxBroken, kill_all_sandboxes
 from mlp_lab.argtypes import positive_int
 
 from . import GradingError
@@ -30,6 +30,7 @@ from .gradebook import points_text, write_gradebook
 from .judge import Grader, Interrupted
 from .lms import DEFAULT_ASSIGNMENT, MISSING, LmsReport, write_lms
 from .pages import write_answer_pages, write_feedback
+from .preflight import broken_mid_class, preflight
 from .results import UNPROTECTED, SubmissionResult, previous_results, read_state, write_state
 from .roster import read_roster
 from .submissions import Submission, content_hash, discover_submissions, printable
@@ -97,6 +98,11 @@ def grade(
     whose content hash matches the last run (same grader, rubric, checks and
     limits) keep their result unless ``force``.
 
+    Before anything is written, :func:`~.preflight.preflight` grades the
+    instructor's solution and the empty release (GradingError unless they get
+    full marks and 0); a sandbox that stops working later stops the run with a
+    GradingError (the grading machine's), keeping only what was graded before.
+
     ``roster``: the class roster (:mod:`.roster`, checked before anything is
     written); the LMS files (:mod:`.lms`) are written from the results, a
     roster student without a submission getting a blank or 0 (``missing``).
@@ -112,7 +118,6 @@ def grade(
     submissions = discover_submissions(submissions_dir)
     if not submissions:
         raise GradingError(f"no submissions (folders or .zip files) in {submissions_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
         raise GradingError("--out must not be inside the submissions folder (it would be graded as a submission)")
     state = read_state(out_dir, log)
@@ -128,6 +133,8 @@ def grade(
             elif grader.cgroups is None:
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
+            preflight(grader, log)
+            out_dir.mkdir(parents=True, exist_ok=True)
             report = _grade_all(grader, submissions, out_dir, state, force, jobs, log)
             if class_roster is not None:
                 report.lms = write_lms(out_dir, class_roster, report.results, grader.rubric, assignment=assignment,
@@ -168,17 +175,21 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     if todo:
         log(f"grading {len(todo)} submission(s) with {workers} at a time...")
     interrupted = False
+    broken: tuple[str, SandboxBroken] | None = None  # the first submission whose sandbox never started
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         futures = {pool.submit(grader.grade, s, submissions[s].path, hashes[s], submissions[s].problem): s
                    for s in todo}
         pending = set(futures)
-        while pending:
+        while pending and broken is None:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 try:
                     result = future.result()
                 except Interrupted:
+                    continue
+                except SandboxBroken as exc:  # the machine's failure: stop, and never score it
+                    broken = broken or (futures[future], exc)
                     continue
                 except Exception as exc:  # noqa: BLE001 - a grader bug costs one submission, never the run
                     student = futures[future]
@@ -187,6 +198,10 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                 save(result)
                 log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(grader.rubric.max_points)} "
                     f"({result.seconds:.1f} s)")
+        if broken is not None:
+            grader.stopping.set()
+            kill_all_sandboxes()
+            pool.shutdown(wait=True, cancel_futures=True)
     except (KeyboardInterrupt, _Terminated):
         interrupted = True
         grader.stopping.set()
@@ -201,6 +216,9 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     write_answer_pages(out_dir, grader.questions, ordered)
     if interrupted:
         raise KeyboardInterrupt
+    if broken is not None:
+        raise GradingError(broken_mid_class(printable(broken[0]), broken[1], len([s for s in todo if s in results]),
+                                            len(todo)))
     return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),
                        grader.rubric.max_points, grader.sandboxed)
 
