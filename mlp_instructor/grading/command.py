@@ -133,7 +133,10 @@ def grade(
             elif grader.cgroups is None:
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
-            preflight(grader, log)
+            try:
+                preflight(grader, log)
+            except _Terminated:
+                raise KeyboardInterrupt from None  # nothing graded yet: stopped like Ctrl-C
             out_dir.mkdir(parents=True, exist_ok=True)
             report = _grade_all(grader, submissions, out_dir, state, force, jobs, log)
             if class_roster is not None:
