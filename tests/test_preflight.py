@@ -260,7 +260,8 @@ def test_the_verdict_wants_every_item_full_for_the_solution_and_zero_for_a_relea
     rubric = load_rubric(DEFAULT_RUBRIC)
     everything = {item.id: True for item in rubric.items}
     nothing = {item.id: False for item in rubric.items}
-    assert verdict_problems(rubric, result_of(rubric, everything), result_of(rubric, nothing, "NotImplementedError")) == []
+    placeholders = result_of(rubric, nothing, "NotImplementedError: write this")
+    assert verdict_problems(rubric, result_of(rubric, everything), placeholders) == []
     first = rubric.items[0]
     problems = verdict_problems(rubric, result_of(rubric, everything | {first.id: False}, "timed out"),
                                 result_of(rubric, nothing | {first.id: True}))

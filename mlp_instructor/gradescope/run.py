@@ -132,7 +132,7 @@ def open_grader(settings: dict, source: Path, sandbox: str, log) -> tuple[Grader
             tried.append(f"{kind}: {exc}")
             continue
         try:
-            log(f"sandbox: {kind} ({preflight(grader, log=lambda line: None).line()})")
+            log(f"sandbox: {kind} ({preflight(grader, log=lambda line: None, parallel=False).line()})")
             return grader, backend
         except GradingError as exc:
             tried.append(f"{kind}: {exc}")

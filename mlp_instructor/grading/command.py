@@ -134,7 +134,7 @@ def grade(
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
             try:
-                preflight(grader, log)
+                preflight(grader, log, parallel=(jobs or os.cpu_count() or 1) > 1)
             except _Terminated:
                 raise KeyboardInterrupt from None  # nothing graded yet: stopped like Ctrl-C
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -80,14 +80,19 @@ class PreflightReport:
                 f"(preflight, {self.seconds:.1f} s)")
 
 
-def preflight(grader, log: Callable[[str], None] = print) -> PreflightReport:
-    """Grade the solution and the empty release with ``grader``; PreflightError unless they get full marks and 0."""
+def preflight(grader, log: Callable[[str], None] = print, parallel: bool = True) -> PreflightReport:
+    """Grade the solution and the empty release with ``grader``; PreflightError unless they get full marks and 0.
+
+    ``parallel``: both at once (two sandboxes together); False: one after the
+    other (a run limited to one sandbox at a time, e.g. ``--jobs 1`` or
+    Gradescope's container).
+    """
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="preflight-", dir=grader.workspace))
     try:
         kits = {SOLUTION: solution_kit(grader.source_dir, scratch / "solution"),
                 RELEASE: release_kit(grader.source_dir, scratch / "release")}
-        with ThreadPoolExecutor(max_workers=len(kits)) as pool:
+        with ThreadPoolExecutor(max_workers=len(kits) if parallel else 1) as pool:
             futures = {name: pool.submit(grader.grade, name, path, content_hash(path)) for name, path in kits.items()}
             outcomes = {}
             for name, future in futures.items():
