@@ -22,7 +22,9 @@ student's ``print`` cannot interleave with replies). Each message is
 Requests use ``b"MLPQ"`` and ``{"id": n, "op": name, "params": {...}}``; replies use
 ``b"MLPA"`` and ``{"id": n, "ok": bool, "error": str, "where": str, "warnings": [...]}``
 (the judge refuses a reply whose id is not its request's).
-The first reply, sent unasked, says whether ``mlp_core`` imported.
+Before any of that the worker sends :data:`STARTED` (4 bytes, alone), just
+before it imports the submission; the first reply, sent unasked, says
+whether ``mlp_core`` imported.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ import traceback
 import warnings
 
 REQUEST, REPLY = b"MLPQ", b"MLPA"
+#: Sent alone, once the worker runs with numpy, just before it imports the submission: the judge tells a
+#: sandbox that never started (the grading machine's failure) from a submission that ended its worker.
+STARTED = b"MLPS"
 MAX_HEADER = 1 << 20
 #: What the sandbox root looks like from inside (the judge binds the copy here).
 SUBMISSION_MOUNT = "/submission"
@@ -442,6 +447,7 @@ def main(argv: list[str]) -> int:
 
     keep_overflow_reported(numpy)
 
+    replies.write(STARTED)  # nothing of the submission has run before this
     try:
         mlp = importlib.import_module("mlp_core")
         hello = {"id": 0, "ok": True}

@@ -308,25 +308,53 @@ def test_a_kit_uploaded_as_one_zip_is_graded(autograder, submissions, tmp_path):
     assert data["score"] == 90.84
 
 
-def test_a_machine_that_cannot_grade_writes_no_results_and_says_so(autograder, submissions):
-    """A sandbox that cannot run the instructor's solution is the machine's error: no results.json, exit 1
-    (Gradescope then reports an autograder failure), never a 0 for the student."""
+def check_broken_results(data: dict) -> None:
+    """``results.json`` of a machine that cannot grade: documented fields only, no score, no test, says so."""
+    assert set(data) <= TOP_FIELDS, set(data) - TOP_FIELDS
+    assert "score" not in data and "tests" not in data  # nothing Gradescope could record as a 0
+    assert data["output"].startswith("The autograder is broken") and "not of your submission" in data["output"]
+    assert data["output_format"] in FORMATS and data["stdout_visibility"] in VISIBILITY
+
+
+def run_broken(autograder: Path, submission: Path, *prefix: str, sandbox: str = "auto"
+               ) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run ``run_autograder`` (under ``prefix``, e.g. unshare) where it cannot grade: exit 1, results.json read."""
+    shutil.rmtree(autograder / "submission")
+    shutil.copytree(submission, autograder / "submission")
+    (autograder / "results" / "results.json").unlink(missing_ok=True)
+    env = {**os.environ, "MLP_AUTOGRADER_ROOT": str(autograder), "MLP_AUTOGRADER_VENV": str(autograder / "venv")}
+    proc = subprocess.run([*prefix, str(autograder / "run_autograder"), "--sandbox", sandbox], cwd=autograder, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "error of the grading machine, not of the submission" in proc.stderr
+    data = json.loads((autograder / "results" / "results.json").read_text())
+    check_broken_results(data)
+    return data, proc
+
+
+def test_a_machine_that_cannot_grade_says_so_in_results_json_never_a_0(autograder, submissions):
+    """A sandbox that cannot start the worker is the machine's error: exit 1, and a results.json without a score
+    that says the autograder is broken (never a 0 for the student)."""
     worker = autograder / "source" / "kit" / "mlp_instructor" / "worker.py"
     mode = worker.stat().st_mode
     worker.chmod(0o600)  # bwrap's sandbox user can no longer read the worker: every check would "crash"
     try:
-        shutil.rmtree(autograder / "submission")
-        shutil.copytree(submissions / "full_marks", autograder / "submission")
-        (autograder / "results" / "results.json").unlink(missing_ok=True)
-        env = {**os.environ, "MLP_AUTOGRADER_ROOT": str(autograder), "MLP_AUTOGRADER_VENV": str(autograder / "venv")}
-        proc = subprocess.run([str(autograder / "run_autograder"), "--sandbox", "bwrap"], cwd=autograder, env=env,
-                              capture_output=True, text=True, timeout=600)
+        data, proc = run_broken(autograder, submissions / "full_marks", sandbox="bwrap")
     finally:
         worker.chmod(mode)
-    assert proc.returncode == 1
-    assert not (autograder / "results" / "results.json").exists()
-    assert "error of the grading machine, not of the submission" in proc.stderr
-    assert "the instructor's solution gets 0 / 100" in proc.stderr
+    assert "preflight: the sandbox does not work here" in data["output"]
+    assert "the sandbox did not start the worker: it exited with status 2" in proc.stderr
+    assert "worker.py': [Errno 13] Permission denied" in proc.stderr  # what the sandbox wrote
+
+
+def test_a_rootless_container_says_so_in_results_json_never_a_0(autograder, submissions):
+    """Root of a user namespace that maps uid 0 alone: neither sandbox can become its uid (issue 21)."""
+    if subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True).returncode != 0:
+        pytest.skip("this machine does not allow unshare --user --map-root-user")
+    data, proc = run_broken(autograder, submissions / "full_marks", "unshare", "--user", "--map-root-user")
+    assert "no sandbox works in this container" in data["output"]
+    assert "bwrap: preflight: the sandbox does not work here" in proc.stderr
+    assert "setpriv: setresuid failed" in proc.stderr and "rootless container" in proc.stderr
 
 
 def test_the_autograder_zip_has_what_gradescope_needs_and_refuses_bad_input(tmp_path):

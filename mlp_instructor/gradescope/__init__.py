@@ -14,8 +14,9 @@ the solution: keep the zip private), the rubric and MNIST.
   in the container: the judge (:class:`~mlp_instructor.grading.judge.Grader`)
   grades ``/autograder/submission`` with the student's code in a sandbox
   (Bubblewrap where the container allows it, else a user of its own,
-  :mod:`mlp_instructor.sandbox.uid`), after checking that the instructor's
-  solution gets full marks there;
+  :mod:`mlp_instructor.sandbox.uid`), after ``grade``'s preflight
+  (:mod:`mlp_instructor.grading.preflight`) passed there; where none does,
+  a ``results.json`` without a score says the autograder is broken;
 * :mod:`.results_json`: the result as Gradescope's ``results.json``, one
   test per rubric item with the feedback page's reasons.
 """

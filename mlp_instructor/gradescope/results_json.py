@@ -77,6 +77,23 @@ def results_json(result: SubmissionResult, rubric: Rubric, descriptions: dict[st
     }
 
 
+def broken_results(reason: str) -> dict:
+    """The ``results.json`` of a run where the machine could not grade: no score and no test, the reason.
+
+    Gradescope's specification requires ``score`` or per-test scores; this
+    holds neither, so nothing in it can be read as a 0 for the student, and
+    its ``output`` says the autograder, not the submission, failed.
+    """
+    return {
+        "output": ("The autograder is broken: it could not grade on this machine, an error of the autograder and "
+                   "not of your submission. No score was given. Tell your instructor; submitting again will not "
+                   f"help until it is fixed.\n\nWhat failed: {reason}"),
+        "output_format": "text",
+        "stdout_visibility": "hidden",
+        "extra_data": {"autograder_broken": True},
+    }
+
+
 def write_results(path: Path, data: dict) -> None:
     """Write ``results.json`` atomically (a reader never sees half of it)."""
     atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")

@@ -14,10 +14,13 @@ As root, in order:
    (0700), ``results`` root's and writable by root alone (0755).
 2. **Choose the sandbox** (``--sandbox auto``): Bubblewrap where it runs in
    this container, else the worker as a user of its own
-   (:mod:`mlp_instructor.sandbox.uid`). The first that gives the
-   instructor's solution full marks is used; if none does, the machine
-   cannot grade: ``run_autograder`` exits 1 and writes no ``results.json``,
-   so Gradescope reports an autograder failure, never a 0 for the student.
+   (:mod:`mlp_instructor.sandbox.uid`). The first that passes the preflight
+   (:mod:`mlp_instructor.grading.preflight`: the instructor's solution gets
+   full marks in it, the empty release 0) is used; if none does, or a
+   sandbox stops working while the submission is graded, the machine cannot
+   grade: ``run_autograder`` exits 1 and its ``results.json``
+   (:func:`.results_json.broken_results`) says the autograder is broken and
+   holds no score, never a 0 for the student.
 3. **Grade** ``submission`` (a kit at any depth, or one zip of it) with the
    judge outside the sandbox; every sandbox is ended and every process of
    its users killed before anything is written.
@@ -40,10 +43,11 @@ from pathlib import Path
 
 from mlp_instructor.grading import GradingError
 from mlp_instructor.grading.judge import Grader
+from mlp_instructor.grading.preflight import preflight
 from mlp_instructor.sandbox.bwrap import SandboxError, bwrap_path, check_bwrap
 from mlp_instructor.sandbox.uid import UidSandboxes
 
-from .results_json import results_json, write_results
+from .results_json import broken_results, results_json, write_results
 
 #: The autograder's settings, written into the zip by :mod:`.autograder`.
 SETTINGS = "autograder.json"
@@ -103,7 +107,7 @@ def submitted_path(submission: Path) -> Path:
 
 
 def open_grader(settings: dict, source: Path, sandbox: str, log) -> tuple[Grader, UidSandboxes | None]:
-    """A Grader on the first sandbox that gives the instructor's solution full marks here.
+    """A Grader on the first sandbox that passes the preflight here (solution full marks, empty release 0).
 
     Raises GradingError (the machine cannot grade) when none does.
     """
@@ -127,14 +131,11 @@ def open_grader(settings: dict, source: Path, sandbox: str, log) -> tuple[Grader
                 backend.close()
             tried.append(f"{kind}: {exc}")
             continue
-        solution = grader.grade("the instructor's solution", kit)
-        if solution.total == grader.rubric.max_points:
-            log(f"sandbox: {kind} (the instructor's solution gets {solution.total:g} / "
-                f"{grader.rubric.max_points:g} in it, in {solution.seconds:.1f} s)")
+        try:
+            log(f"sandbox: {kind} ({preflight(grader, log=lambda line: None, parallel=False).line()})")
             return grader, backend
-        failed = next((f"{c.check}: {c.message}" for c in solution.checks if not c.passed), solution.status)
-        tried.append(f"{kind}: the instructor's solution gets {solution.total:g} / {grader.rubric.max_points:g} "
-                     f"({failed[:300]})")
+        except GradingError as exc:
+            tried.append(f"{kind}: {exc}")
         grader.close()
         if backend is not None:
             backend.close()
@@ -182,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         message = f"run_autograder: error of the grading machine, not of the submission: {exc}"
         print(message, flush=True)
         print(message, file=sys.stderr)
+        if not args.check:  # Gradescope shows the student results.json: it must say the autograder broke
+            try:
+                results = Layout(args.root).results
+                results.parent.mkdir(parents=True, exist_ok=True)
+                write_results(results, broken_results(str(exc)))
+            except OSError as error:
+                print(f"run_autograder: results.json cannot be written either: {error}", file=sys.stderr)
         return 1
     return 0
 

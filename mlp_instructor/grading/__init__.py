@@ -27,6 +27,12 @@ How one submission is graded: the judge outside, the code inside
 4. The rubric (:mod:`.rubric`, ``mlp_instructor/rubric.toml``) turns the
    checks passed into points per item.
 
+Before any of that, :mod:`.preflight` grades the instructor's solution and
+the empty release with the same grader: unless they get full marks and 0,
+nothing is graded and nothing written; a sandbox that never started its
+worker is the grading machine's error, at the preflight or mid-class (the
+run stops; no zero is written).
+
 Outputs in GRADEBOOK_DIR, written as each submission is graded (atomically):
 ``gradebook.csv`` (:mod:`.gradebook`: one row per student, one column per
 rubric item, the total, a status and the feedback file),

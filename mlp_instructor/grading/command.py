@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlp_instructor import repo_root
-from mlp_instructor.sandbox.process import kill_all_sandboxes
+from mlp_instructor.sandbox.process import SandboxBroken, kill_all_sandboxes
 from mlp_lab.argtypes import positive_int
 
 from . import GradingError
@@ -32,6 +32,7 @@ from .judge import Grader, Interrupted
 from .lms import DEFAULT_ASSIGNMENT, MISSING, LmsReport, write_lms
 from .manual import Extras
 from .pages import write_answer_pages, write_feedback
+from .preflight import broken_mid_class, preflight
 from .results import UNPROTECTED, SubmissionResult, previous_results, read_state, write_state
 from .roster import read_roster
 from .rubric import DEFAULT_RUBRIC
@@ -102,6 +103,11 @@ def grade(
     whose content hash matches the last run (same grader, rubric, checks and
     limits) keep their result unless ``force``.
 
+    Before anything is written, :func:`~.preflight.preflight` grades the
+    instructor's solution and the empty release (GradingError unless they get
+    full marks and 0); a sandbox that stops working later stops the run with a
+    GradingError (the grading machine's), keeping only what was graded before.
+
     ``roster``: the class roster (:mod:`.roster`, checked before anything is
     written); the LMS files (:mod:`.lms`) are written from the results, a
     roster student without a submission getting a blank or 0 (``missing``).
@@ -127,7 +133,6 @@ def grade(
                             source_dir=Path(source_dir) if source_dir else repo_root(), out_dir=out_dir,
                             submissions={s: sub.path for s, sub in submissions.items()}, roster=class_roster,
                             late_file=late, times_file=submission_times)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
         raise GradingError("--out must not be inside the submissions folder (it would be graded as a submission)")
     state = read_state(out_dir, log)
@@ -143,6 +148,11 @@ def grade(
             elif grader.cgroups is None:
                 log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
                     "limited per process, processes per sandbox user (see the README's grading section)")
+            try:
+                preflight(grader, log, parallel=(jobs or os.cpu_count() or 1) > 1)
+            except _Terminated:
+                raise KeyboardInterrupt from None  # nothing graded yet: stopped like Ctrl-C
+            out_dir.mkdir(parents=True, exist_ok=True)
             report = _grade_all(grader, submissions, out_dir, state, force, jobs, log, extras)
             for line in extras.summary(report.results):
                 log(line)
@@ -190,17 +200,21 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     if todo:
         log(f"grading {len(todo)} submission(s) with {workers} at a time...")
     interrupted = False
+    broken: tuple[str, SandboxBroken] | None = None  # the first submission whose sandbox never started
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         futures = {pool.submit(grader.grade, s, submissions[s].path, hashes[s], submissions[s].problem): s
                    for s in todo}
         pending = set(futures)
-        while pending:
+        while pending and broken is None:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 try:
                     result = future.result()
                 except Interrupted:
+                    continue
+                except SandboxBroken as exc:  # the machine's failure: stop, and never score it
+                    broken = broken or (futures[future], exc)
                     continue
                 except Exception as exc:  # noqa: BLE001 - a grader bug costs one submission, never the run
                     student = futures[future]
@@ -209,6 +223,10 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                 save(result)
                 log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(possible)} "
                     f"({result.seconds:.1f} s)")
+        if broken is not None:
+            grader.stopping.set()
+            kill_all_sandboxes()
+            pool.shutdown(wait=True, cancel_futures=True)
     except (KeyboardInterrupt, _Terminated):
         interrupted = True
         grader.stopping.set()
@@ -224,6 +242,9 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     extras.write_sheet(ordered)
     if interrupted:
         raise KeyboardInterrupt
+    if broken is not None:
+        raise GradingError(broken_mid_class(printable(broken[0]), broken[1], len([s for s in todo if s in results]),
+                                            len(todo)))
     return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),
                        possible, grader.sandboxed)
 

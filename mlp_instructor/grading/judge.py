@@ -35,7 +35,7 @@ from mlp_instructor.hidden_checks.verdicts import reference_outputs, self_test, 
 from mlp_instructor.notebooks import collect_answers, questions_of
 from mlp_instructor.sandbox.bwrap import SandboxError, bwrap_path, check_bwrap
 from mlp_instructor.sandbox.limits import Cgroup, Limits
-from mlp_instructor.sandbox.process import Sandbox, WorkerFailure, kill_all_sandboxes
+from mlp_instructor.sandbox.process import Sandbox, SandboxBroken, WorkerFailure, kill_all_sandboxes
 
 from . import GradingError
 from .results import UNPROTECTED, CheckResult, SubmissionResult
@@ -146,7 +146,11 @@ class Grader:
     # -- one submission -------------------------------------------------------
 
     def grade(self, student: str, path: Path, digest: str | None = None, problem: str = "") -> SubmissionResult:
-        """Grade one submission (a folder or a zip). Raises Interrupted when grading is being stopped."""
+        """Grade one submission (a folder or a zip). Raises Interrupted when grading is being stopped.
+
+        Raises SandboxBroken when a sandbox never started the submission's code
+        (the grading machine's failure: no result may be written from it).
+        """
         start = time.monotonic()
         result = SubmissionResult(student, digest or content_hash(path), sandboxed=self.sandboxed)
         if not self.sandboxed:
@@ -157,6 +161,10 @@ class Grader:
                 self._not_run(result, problem)
             else:
                 self._grade_into(result, path, base)
+        except SandboxBroken:
+            if self.stopping.is_set():
+                raise Interrupted(student) from None
+            raise
         finally:
             shutil.rmtree(base, ignore_errors=True)
         if self.stopping.is_set():

@@ -10,6 +10,10 @@ JSON of bounded size, the arrays an ``.npz`` read without pickles
 another request ends the worker (:class:`WorkerFailure`), and the judge
 starts a new one for the checks left.
 
+A worker that never sends its start mark (:data:`~mlp_instructor.worker.STARTED`,
+written before the submission's code is imported) is :class:`SandboxBroken`:
+the grading machine's failure, which the judge never scores.
+
 Ending a sandbox kills its whole process group and, where there is a cgroup,
 whatever is left in it; :func:`kill_all_sandboxes` does that for every
 sandbox of this process (Ctrl-C, SIGTERM).
@@ -32,14 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, encode
+from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, STARTED, encode
 
-from .bwrap import sandbox_command, unsandboxed_command, worker_env
+from .bwrap import SandboxError, sandbox_command, unsandboxed_command, worker_env
 from .limits import Cgroup, Limits, rlimits
 
 #: Largest reply the judge reads (the largest real one, the end-to-end
 #: check's predictions, is one int64 per test image).
 MAX_REPLY_BYTES = 64 * 2**20
+#: How long a new worker may take to start (the sandbox, the interpreter and numpy, before any of the
+#: submission's code): not the submission's time, and longer than any machine that can grade needs.
+START_SECONDS = 60.0
 
 
 class WorkerFailure(Exception):
@@ -49,6 +56,14 @@ class WorkerFailure(Exception):
         super().__init__(reason)
         self.reason = reason
         self.fatal = fatal  # the worker is gone or unusable: start a new one
+
+
+class SandboxBroken(SandboxError):
+    """The worker never started the submission's code: an error of the grading machine, never the student's.
+
+    (The sandbox program, the uid switch, the interpreter or numpy failed, or
+    took longer than :data:`START_SECONDS`.) No grade may be given from it.
+    """
 
 
 #: Runs first, as the judge's user: joins the cgroup, sets the rlimits, then becomes bwrap.
@@ -80,7 +95,7 @@ class Sandbox:
     """A running worker on one submission; :meth:`call` sends one request and waits for its reply."""
 
     def __init__(self, copy: Path, *, slot: int, limits: Limits, cgroup: Cgroup | None, sandboxed: bool,
-                 bwrap: str | None = None, backend=None):
+                 bwrap: str | None = None, backend=None, stderr=None):
         self.cgroup = cgroup
         # Hook: ``backend`` isolates the worker some other way than bwrap (sandbox/uid.py, for containers
         # without user namespaces): it gives the argv and the folder to start in, and kills what is left.
@@ -93,7 +108,8 @@ class Sandbox:
                 "argv": argv}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if stderr is None else stderr,  # a file: the preflight's diagnosis
             env=worker_env(), start_new_session=True, close_fds=True,
             cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
         )
@@ -170,9 +186,34 @@ class Sandbox:
         return self.receive(deadline, op, self._requests)
 
     def hello(self, timeout: float, cpu_budget: float | None = None) -> dict:
+        """Wait for the worker to start (SandboxBroken if it never does), then for its import of mlp_core.
+
+        ``timeout`` counts from the start: it is the submission's import time.
+        """
+        self._started()
         self._cpu_budget = cpu_budget
         header, _ = self.receive(time.monotonic() + timeout, "importing mlp_core", 0)
         return header
+
+    def _started(self) -> None:
+        """Read the worker's STARTED mark: sent before any of the submission's code, so its absence is the machine's."""
+        try:
+            mark = self._read(len(STARTED), time.monotonic() + START_SECONDS, "starting the worker")
+        except WorkerFailure:
+            mark = b""
+        if mark == STARTED:
+            return
+        code = self.proc.poll()
+        if mark:
+            why = f"it wrote {mark!r} before the worker's start mark"
+        elif code is None:
+            why = f"it was still not running the worker after {START_SECONDS:g} s"
+        elif code < 0:
+            why = f"it was killed ({_signal_name(-code)}) before the worker ran"
+        else:
+            why = f"it exited with status {code} before the worker ran"
+        self.kill()
+        raise SandboxBroken(f"the sandbox did not start the worker: {why}")
 
     # -- ending ---------------------------------------------------------------
 
