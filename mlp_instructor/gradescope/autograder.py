@@ -86,7 +86,7 @@ command -v bwrap >/dev/null || install bubblewrap || echo "setup.sh: no bubblewr
 # 4. The solution, the checks, the rubric and MNIST: root's alone (the student's code runs as another user);
 #    but the worker, which holds no secret, readable by the sandbox's user where bwrap binds it in.
 chmod -R go= "$SOURCE"
-chmod go+r "$SOURCE/kit/mlp_instructor/worker.py"
+chmod -R go+rX "$SOURCE/kit/mlp_instructor/worker"
 # 5. The instructor's solution must get full marks in this container's sandbox, or the build fails here.
 "$VENV/bin/python" -m mlp_instructor.gradescope.run --root "$(dirname "$SOURCE")" --check
 """

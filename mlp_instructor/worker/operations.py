@@ -1,98 +1,18 @@
-"""The grading worker: runs inside the sandbox, imports a submission's mlp_core and computes.
+"""The operations the judge asks of a submission's ``mlp_core``: shared by the sandbox and the judge.
 
-It knows operations, never checks: a request names an operation (``layer``,
-``loss``, ``sgd``, ``early_stopping``, ``network``, ``sequential``, ``evaluate``,
-``train_epoch``, ``train_mlp1``, ``dropout``, ``confusion_matrix``, ``activation_statistics``) and
-carries its inputs; the reply carries the outputs. It holds no expected
-value, no tolerance and no verdict, so nothing in it is secret: the trusted
-judge (:mod:`mlp_instructor.hidden_checks`) makes every verdict outside the sandbox,
-by running the same operations on the instructor's solution
-(:data:`OPERATIONS` is shared) and comparing.
-
-Run as ``python -I -S worker.py SUBMISSION_DIR NUMPY_SITE_DIR`` (``-S``: no
-site-packages, so no ``.pth`` file or installed copy of the course can supply
-``mlp_core``; numpy comes from NUMPY_SITE_DIR alone).
-
-Protocol on stdin/stdout (the worker moves stdout to stderr first, so a
-student's ``print`` cannot interleave with replies). Each message is
-
-    MAGIC (4 bytes) | header length (4 bytes, big-endian) | header (JSON)
-                    | arrays length (8 bytes, big-endian) | arrays (.npz, no pickles)
-
-Requests use ``b"MLPQ"`` and ``{"id": n, "op": name, "params": {...}}``; replies use
-``b"MLPA"`` and ``{"id": n, "ok": bool, "error": str, "where": str, "warnings": [...]}``
-(the judge refuses a reply whose id is not its request's).
-The first reply, sent unasked, says whether ``mlp_core`` imported.
+An operation is ``op(mlp, params, arrays) -> outputs``: it builds what
+``params`` describe (a layer, a loss, a network, an optimizer) from the
+module ``mlp`` (the submission's ``mlp_core`` in the sandbox, the
+instructor's in the judge), runs it on ``arrays`` and returns arrays. It holds
+no expected value, no tolerance and no verdict. The package's ``OPERATIONS``
+names them all, the notebook exercises' (:mod:`.exercises`) included.
+Standard library and numpy only.
 """
 
 from __future__ import annotations
 
 # numpy is imported inside the functions: in the sandbox it becomes importable only
-# once main() has put its folder on sys.path (the worker runs with -S, without site-packages).
-
-import importlib
-import importlib.machinery
-import io
-import json
-import os
-import struct
-import sys
-import traceback
-import warnings
-
-REQUEST, REPLY = b"MLPQ", b"MLPA"
-MAX_HEADER = 1 << 20
-#: What the sandbox root looks like from inside (the judge binds the copy here).
-SUBMISSION_MOUNT = "/submission"
-MAX_TEXT = 400
-
-
-# ----------------------------------------------------------------------------
-# Messages
-# ----------------------------------------------------------------------------
-
-
-def encode(magic: bytes, header: dict, arrays: dict) -> bytes:
-    """One message: header JSON and arrays as an uncompressed .npz."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    head = json.dumps(header).encode()
-    blob = buffer.getvalue()
-    return magic + struct.pack(">I", len(head)) + head + struct.pack(">Q", len(blob)) + blob
-
-
-def _read_exact(stream, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = stream.read(n - got)  # a raw pipe returns what one read() gives
-        if not chunk:
-            raise EOFError("the judge closed the channel")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def read_message(stream, magic: bytes) -> tuple[dict, dict]:
-    """(header, arrays) of the next message on a blocking binary stream."""
-    import numpy as np
-
-    if _read_exact(stream, 4) != magic:
-        raise ValueError("bad message start")
-    (n,) = struct.unpack(">I", _read_exact(stream, 4))
-    if n > MAX_HEADER:
-        raise ValueError("header too long")
-    header = json.loads(_read_exact(stream, n))
-    (m,) = struct.unpack(">Q", _read_exact(stream, 8))
-    with np.load(io.BytesIO(_read_exact(stream, m)), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    return header, arrays
-
-
-# ----------------------------------------------------------------------------
-# Operations: what the student's code is asked to compute (shared with the judge)
-# ----------------------------------------------------------------------------
+# once the worker has put its folder on sys.path (the worker runs with -S, without site-packages).
 
 
 def _as_array(value, what: str):
@@ -320,107 +240,3 @@ def op_activation_statistics(mlp, params: dict, arrays: dict) -> dict:
         for name in params["statistics"]:
             out[f"{index}.{name}"] = _as_array(values[name], f"activation_statistics: layer {index}'s {name!r}")
     return out
-
-
-OPERATIONS = {
-    "layer": op_layer,
-    "loss": op_loss,
-    "softmax": op_softmax,
-    "sgd": op_sgd,
-    "early_stopping": op_early_stopping,
-    "network": op_network,
-    "sequential": op_sequential,
-    "evaluate": op_evaluate,
-    "train_epoch": op_train_epoch,
-    "train_mlp1": op_train_mlp1,
-    "dropout": op_dropout,
-    "confusion_matrix": op_confusion_matrix,
-    "activation_statistics": op_activation_statistics,
-}
-
-
-def run_operation(mlp, op: str, params: dict, arrays: dict) -> tuple[dict, list[str]]:
-    """(outputs, warning messages) of one operation; numpy floating-point problems become warnings."""
-    import numpy as np
-
-    # Underflow to 0 is harmless (exp(-1000) in a stable softmax); overflow and NaN are not.
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn",
-                                                                     under="ignore"):
-        warnings.simplefilter("always")
-        outputs = OPERATIONS[op](mlp, params, arrays)
-    texts = [f"{w.category.__name__}: {w.message}" for w in caught]
-    return outputs, texts[:5]
-
-
-# ----------------------------------------------------------------------------
-# Inside the sandbox
-# ----------------------------------------------------------------------------
-
-
-def _where(tb, root: str) -> str:
-    """The deepest traceback line inside the submission, as 'mlp_core/x.py:12 in f'."""
-    found = ""
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.startswith(root + os.sep):
-            found = f"{frame.filename[len(root) + 1:]}:{frame.lineno} in {frame.name}"
-    return found
-
-
-def _describe(exc: BaseException, root: str) -> str:
-    text = f"{type(exc).__name__}: {exc}".replace(root + os.sep, "")
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
-
-
-class _SubmissionOnlyFinder:
-    """Finds ``mlp_core`` and its modules in the submission and nowhere else."""
-
-    root = SUBMISSION_MOUNT
-
-    @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
-        if fullname != "mlp_core" and not fullname.startswith("mlp_core."):
-            return None
-        search = [cls.root] if fullname == "mlp_core" else path
-        spec = importlib.machinery.PathFinder.find_spec(fullname, search)
-        origin = os.path.realpath(spec.origin) if spec is not None and spec.origin else ""
-        if not origin.startswith(cls.root + os.sep):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return spec
-
-
-def main(argv: list[str]) -> int:
-    root, numpy_site = argv[1], argv[2]
-    replies = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)  # the student's prints go to stderr, never into a reply
-    requests = os.fdopen(os.dup(0), "rb", buffering=0)
-    os.close(0)
-    sys.path[:0] = [root, numpy_site]
-    _SubmissionOnlyFinder.root = root
-    sys.meta_path.insert(0, _SubmissionOnlyFinder)
-    import numpy  # noqa: F401 - fail here (not inside the student's import) if numpy is missing
-
-    try:
-        mlp = importlib.import_module("mlp_core")
-        hello = {"id": 0, "ok": True}
-    except BaseException as exc:  # noqa: BLE001 - a submission may raise anything at import
-        mlp, hello = None, {"id": 0, "ok": False, "error": _describe(exc, root),
-                            "where": _where(exc.__traceback__, root)}
-    replies.write(encode(REPLY, hello, {}))
-    while mlp is not None:
-        try:
-            header, arrays = read_message(requests, REQUEST)
-        except EOFError:
-            return 0
-        answer = {"id": header.get("id")}
-        try:
-            outputs, caught = run_operation(mlp, header["op"], header.get("params", {}), arrays)
-            reply = encode(REPLY, answer | {"ok": True, "warnings": caught}, outputs)
-        except BaseException as exc:  # noqa: BLE001 - the student's code may raise anything
-            reply = encode(REPLY, answer | {"ok": False, "error": _describe(exc, root),
-                                            "where": _where(exc.__traceback__, root)}, {})
-        replies.write(reply)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -1,0 +1,160 @@
+"""A notebook exercise's function, taken out of a notebook as source: read with ``ast``, never run here.
+
+A notebook exercise is a function whose body holds a solution region in the
+instructor's notebook (:func:`exercise_functions`). :func:`extract` takes one
+from a notebook, the student's or the instructor's alike:
+
+* the code cell that defines it at its top level (the last such cell, as
+  running the notebook in order would leave it), IPython lines (``%``, ``!``)
+  dropped;
+* of that cell only the function definitions (decorators included), at the
+  lines they hold in the cell, so a traceback's line is the cell's; every
+  other statement is left out (blank lines), and so is every other cell;
+* then the imports those definitions need: the top-level ``import`` and
+  ``from ... import`` of any code cell of the notebook that bind a name the
+  definitions use (the binding at or before the function's cell, else the
+  first after it), each reduced to those names and wrapped in ``try: ...
+  except ImportError: pass`` (a module the sandbox lacks leaves the name
+  undefined, which fails only if the function uses it). Names in ``provide``
+  are left to the worker.
+
+The result is executed in the sandbox (:mod:`mlp_instructor.worker.exercises`)
+for a student, in the judge for the instructor's solution. A notebook that is
+missing, unreadable or without the function, a cell that does not parse, and
+a function still raising the release's placeholder each give an
+:class:`ExtractionError` whose message is the reason the feedback shows.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlp_core.progress import placeholder_function
+from mlp_instructor.notebooks import read_notebook
+
+#: The comment that opens a solution region (spelled in two parts, so no marker checker mistakes this file).
+_SOLUTION = "# BEGIN " + "SOLUTION"
+
+
+class ExtractionError(ValueError):
+    """The function cannot be taken out of the notebook; the message says why, for the student."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A function's source as the worker executes it, and the id of the cell it came from."""
+
+    source: str
+    cell: str
+
+
+def _python(source: str) -> str:
+    """A cell's code with its IPython lines (``%magic``, ``!shell``) blanked, line numbers kept."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _code_cells(nb: dict) -> list[tuple[str, str]]:
+    """(cell id or its position, code) of every code cell."""
+    return [(str(cell.get("id") or f"#{i + 1}"), _python(str(cell.get("source", ""))))
+            for i, cell in enumerate(nb["cells"]) if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+
+
+def _defines(tree: ast.Module, function: str) -> ast.FunctionDef | None:
+    found = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+    return found[-1] if found else None
+
+
+def exercise_functions(notebooks: Path) -> dict[str, tuple[str, ...]]:
+    """Notebook file name -> the functions whose bodies hold a solution region (the instructor's notebooks)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for path in sorted(Path(notebooks).glob("*.ipynb")):
+        names: list[str] = []
+        for _, code in _code_cells(read_notebook(path)):
+            if _SOLUTION not in code:
+                continue
+            for node in ast.parse(code).body:
+                if isinstance(node, ast.FunctionDef) and _SOLUTION in (ast.get_source_segment(code, node) or ""):
+                    names.append(node.name)
+        if names:
+            found[path.name] = tuple(names)
+    return found
+
+
+def _used_names(nodes: list[ast.stmt]) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _bound_by(alias: ast.alias, node: ast.stmt) -> str:
+    return alias.asname or (alias.name.split(".")[0] if isinstance(node, ast.Import) else alias.name)
+
+
+def _imports(cells: list[tuple[int, ast.Module]], at: int, needed: set[str]) -> list[str]:
+    """One guarded import statement per needed name the notebook's top-level imports bind."""
+    candidates: dict[str, list[tuple[int, str]]] = {}
+    for index, tree in cells:
+        for node in tree.body:
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "level", 0) \
+                    or getattr(node, "module", "") == "__future__":
+                continue
+            for alias in node.names:
+                name = _bound_by(alias, node)
+                if alias.name != "*" and name in needed:
+                    one = (ast.Import(names=[alias]) if isinstance(node, ast.Import)
+                           else ast.ImportFrom(module=node.module, names=[alias], level=0))
+                    candidates.setdefault(name, []).append((index, ast.unparse(one)))
+    statements = []
+    for name in sorted(candidates):
+        before = [statement for index, statement in candidates[name] if index <= at]
+        statement = before[-1] if before else candidates[name][0][1]
+        statements.append(f"try:\n    {statement}\nexcept ImportError:\n    pass")
+    return statements
+
+
+def extract(path: Path, function: str, provide: tuple[str, ...] = ()) -> Extracted:
+    """The source of ``function`` from the notebook at ``path`` (see the module's docstring).
+
+    Raises:
+        ExtractionError: the notebook is missing or unreadable, no cell defines
+            the function, its cell does not parse, or it is not written yet.
+    """
+    where = f"notebooks/{path.name}"
+    if not path.is_file():
+        raise ExtractionError(f"{where} is not in the submission")
+    try:
+        nb = read_notebook(path)
+    except Exception as exc:  # noqa: BLE001 - any broken file is the student's, reported
+        raise ExtractionError(f"{where} cannot be read ({type(exc).__name__})") from None
+    parsed: list[tuple[int, ast.Module]] = []
+    holder: tuple[int, str, str, ast.FunctionDef] | None = None
+    unparsable = ""
+    for index, (cell_id, code) in enumerate(_code_cells(nb)):
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError) as exc:
+            if f"def {function}" in code:
+                line = getattr(exc, "lineno", None)
+                unparsable = (f"the cell of {where} that defines {function} (cell {cell_id}) does not parse: "
+                              f"{type(exc).__name__}" + (f" on its line {line}" if line else ""))
+            continue
+        parsed.append((index, tree))
+        node = _defines(tree, function)
+        if node is not None:
+            holder, unparsable = (index, cell_id, code, node), ""
+    if holder is None:
+        raise ExtractionError(unparsable or f"{where} has no code cell that defines {function} (a top-level def)")
+    index, cell_id, code, node = holder
+    if any(placeholder_function(statement) for statement in node.body):
+        raise ExtractionError(f"{function} in {where} is not written yet (it still raises NotImplementedError)")
+    tree = next(tree for i, tree in parsed if i == index)
+    definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    lines = [""] * len(code.splitlines())
+    source_lines = code.splitlines()
+    for definition in definitions:
+        first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+        lines[first - 1:definition.end_lineno] = source_lines[first - 1:definition.end_lineno]
+    needed = _used_names(definitions) - {d.name for d in definitions} - set(dir(builtins)) - set(provide)
+    source = "\n".join(lines + _imports(parsed, index, needed)) + "\n"
+    return Extracted(source, cell_id)
