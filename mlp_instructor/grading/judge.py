@@ -2,12 +2,16 @@
 
 A :class:`Grader` is set up once per grading run: it reads the rubric, makes
 sure the sandbox works (or that ``--no-sandbox`` was asked for), loads the
-end-to-end check's MNIST subset, builds the checks and refuses to start if
-they are unsound (:func:`~mlp_instructor.hidden_checks.verdicts.self_test`)
+end-to-end check's MNIST subset, builds the checks (``mlp_core``'s, and the
+notebook exercises', their solutions taken out of the instructor's notebooks)
+and refuses to start if they are unsound (:func:`~mlp_instructor.hidden_checks.verdicts.self_test`)
 or the rubric does not cover each exactly once. Then :meth:`Grader.grade`
-takes one submission: unpack it as data, copy out its code, run every check
-in a sandbox on that copy (a new sandbox after any failure that ends the
-worker), judge each reply against the solution's outputs, and score.
+takes one submission: unpack it as data, copy out its code, take each
+notebook exercise's function out of its notebooks (:mod:`.notebook_code`,
+read with ``ast``, never run here), run every check in a sandbox on that
+copy (a new sandbox after any failure that ends the worker; a notebook
+function goes in as source), judge each reply against the solution's
+outputs, and score.
 
 The inputs of each check are drawn from a seed that mixes the grader's
 fingerprint and the submission's content hash: every student meets other
@@ -138,7 +142,8 @@ class Grader:
         """A hash of everything a result depends on besides the submission: a rerun keeps results only if it matches.
 
         The rubric, the code of the judge, the checks, the sandbox and the
-        worker (every module of :data:`JUDGING_CODE`), the end-to-end check's
+        worker (every module of :data:`JUDGING_CODE`), the notebook exercises'
+        solutions (as taken out of the instructor's notebooks), the end-to-end check's
         data and settings, the limits, and whether the code was sandboxed.
         """
         digest = hashlib.sha256()
@@ -148,6 +153,9 @@ class Grader:
         for path in [self.rubric_path, *files]:
             name = path.relative_to(package).as_posix() if path.is_relative_to(package) else path.name
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for check in self.checks:  # the notebook exercises' solutions, as taken out of the instructor's notebooks
+            if check.op == "notebook":
+                digest.update(check.build(np.random.default_rng(0))[0]["source"].encode() + b"\0")
         digest.update(f"{self.timeout}/{self.limits}/{SUBSET_TRAIN}/{SUBSET_TEST}/{SUBSET_SEED}/"
                       f"{json.dumps(TRAINING, sort_keys=True)}/{self.sandboxed}/{getattr(self.backend, 'name', 'bwrap')}".encode())
         return digest.hexdigest()
