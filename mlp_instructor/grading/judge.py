@@ -46,7 +46,7 @@ from mlp_instructor.worker import WITHOUT_MLP_CORE
 from . import GradingError
 from .results import UNPROTECTED, CheckResult, SubmissionResult
 from .rubric import DEFAULT_RUBRIC, load_rubric
-from .notebook_code import ExtractionError, extract
+from .notebook_code import ExtractionError, NotebookCode
 from .submissions import SubmissionError, content_hash, find_kits, printable, take_kit, unpack_zip
 
 #: The instructor's code a result depends on (relative to mlp_instructor/; a folder: its modules).
@@ -223,11 +223,17 @@ class Grader:
     def _notebook_sources(self, notebooks: Path) -> dict[str, str | ExtractionError]:
         """Check name -> the student's source of its notebook function, or why it cannot be had (read, never run)."""
         sources: dict[str, str | ExtractionError] = {}
+        read: dict[str, NotebookCode] = {}
         for name, exercise in self.exercises.items():
             try:
-                sources[name] = extract(notebooks / exercise.notebook, exercise.function, exercise.provide).source
+                if exercise.notebook not in read:
+                    read[exercise.notebook] = NotebookCode(notebooks / exercise.notebook)
+                sources[name] = read[exercise.notebook].function(exercise.function, exercise.provide).source
             except ExtractionError as exc:
                 sources[name] = exc
+            except Exception as exc:  # noqa: BLE001 - whatever the notebook holds, it costs only this item
+                sources[name] = ExtractionError(f"{exercise.function} cannot be taken out of notebooks/"
+                                                f"{exercise.notebook} ({type(exc).__name__})")
         return sources
 
     def _take_slot(self) -> int:

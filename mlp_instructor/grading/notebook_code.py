@@ -23,6 +23,7 @@ for a student, in the judge for the instructor's solution. A notebook that is
 missing, unreadable or without the function, a cell that does not parse, and
 a function still raising the release's placeholder each give an
 :class:`ExtractionError` whose message is the reason the feedback shows.
+:class:`NotebookCode` reads and parses a notebook once for all its exercises.
 """
 
 from __future__ import annotations
@@ -113,48 +114,74 @@ def _imports(cells: list[tuple[int, ast.Module]], at: int, needed: set[str]) -> 
     return statements
 
 
-def extract(path: Path, function: str, provide: tuple[str, ...] = ()) -> Extracted:
-    """The source of ``function`` from the notebook at ``path`` (see the module's docstring).
+class NotebookCode:
+    """A notebook's code cells, read and parsed once; :meth:`function` takes one function out.
 
-    Raises:
-        ExtractionError: the notebook is missing or unreadable, no cell defines
-            the function, its cell does not parse, or it is not written yet.
+    Raises ExtractionError (when the notebook is missing or unreadable) from
+    :meth:`function`, so that each function's item reports it.
     """
-    where = f"notebooks/{path.name}"
-    if not path.is_file():
-        raise ExtractionError(f"{where} is not in the submission")
-    try:
-        nb = read_notebook(path)
-    except Exception as exc:  # noqa: BLE001 - any broken file is the student's, reported
-        raise ExtractionError(f"{where} cannot be read ({type(exc).__name__})") from None
-    parsed: list[tuple[int, ast.Module]] = []
-    holder: tuple[int, str, str, ast.FunctionDef] | None = None
-    unparsable = ""
-    for index, (cell_id, code) in enumerate(_code_cells(nb)):
+
+    def __init__(self, path: Path):
+        self.where = f"notebooks/{path.name}"
+        self.problem = ""
+        self.cells: list[tuple[str, str]] = []
+        #: index of a code cell -> its tree, or why it does not parse (parsed when first needed)
+        self._trees: dict[int, ast.Module | str] = {}
+        if not path.is_file():
+            self.problem = f"{self.where} is not in the submission"
+            return
         try:
-            tree = ast.parse(code)
-        except (SyntaxError, ValueError) as exc:
-            if f"def {function}" in code:
+            self.cells = _code_cells(read_notebook(path))
+        except Exception as exc:  # noqa: BLE001 - any broken file is the student's, reported
+            self.problem = f"{self.where} cannot be read ({type(exc).__name__})"
+
+    def _tree(self, index: int) -> ast.Module | str:
+        if index not in self._trees:
+            try:
+                self._trees[index] = ast.parse(self.cells[index][1])
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # too deeply nested: the last two
                 line = getattr(exc, "lineno", None)
-                unparsable = (f"the cell of {where} that defines {function} (cell {cell_id}) does not parse: "
-                              f"{type(exc).__name__}" + (f" on its line {line}" if line else ""))
-            continue
-        parsed.append((index, tree))
-        node = _defines(tree, function)
-        if node is not None:
-            holder, unparsable = (index, cell_id, code, node), ""
-    if holder is None:
-        raise ExtractionError(unparsable or f"{where} has no code cell that defines {function} (a top-level def)")
-    index, cell_id, code, node = holder
-    if any(placeholder_function(statement) for statement in node.body):
-        raise ExtractionError(f"{function} in {where} is not written yet (it still raises NotImplementedError)")
-    tree = next(tree for i, tree in parsed if i == index)
-    definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    lines = [""] * len(code.splitlines())
-    source_lines = code.splitlines()
-    for definition in definitions:
-        first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
-        lines[first - 1:definition.end_lineno] = source_lines[first - 1:definition.end_lineno]
-    needed = _used_names(definitions) - {d.name for d in definitions} - set(dir(builtins)) - set(provide)
-    source = "\n".join(lines + _imports(parsed, index, needed)) + "\n"
-    return Extracted(source, cell_id)
+                self._trees[index] = f"{type(exc).__name__}" + (f" on its line {line}" if line else "")
+        return self._trees[index]
+
+    def _parsed(self, word: str) -> list[tuple[int, ast.Module | str]]:
+        """(index, tree or why not) of the code cells whose text holds ``word`` (the others cannot matter)."""
+        return [(i, self._tree(i)) for i, (_, code) in enumerate(self.cells) if word in code]
+
+    def function(self, function: str, provide: tuple[str, ...] = ()) -> Extracted:
+        """The source of ``function`` (see the module's docstring).
+
+        Raises:
+            ExtractionError: the notebook is missing or unreadable, no cell
+                defines the function, its cell does not parse, or it is not written yet.
+        """
+        if self.problem:
+            raise ExtractionError(self.problem)
+        candidates = self._parsed(f"def {function}")
+        holders = [(index, tree, node) for index, tree in candidates if isinstance(tree, ast.Module)
+                   for node in [_defines(tree, function)] if node is not None]
+        last = holders[-1][0] if holders else -1
+        broken = [(i, why) for i, why in candidates if isinstance(why, str) and i > last]
+        if broken:
+            raise ExtractionError(f"the cell of {self.where} that defines {function} (cell {self.cells[broken[-1][0]][0]}) "
+                                  f"does not parse: {broken[-1][1]}")
+        if not holders:
+            raise ExtractionError(f"{self.where} has no code cell that defines {function} (a top-level def)")
+        index, tree, node = holders[-1]
+        if any(placeholder_function(statement) for statement in node.body):
+            raise ExtractionError(f"{function} in {self.where} is not written yet (it still raises NotImplementedError)")
+        cell_id, code = self.cells[index]
+        definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        source_lines = code.splitlines()
+        lines = [""] * len(source_lines)
+        for definition in definitions:
+            first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+            lines[first - 1:definition.end_lineno] = source_lines[first - 1:definition.end_lineno]
+        needed = _used_names(definitions) - {d.name for d in definitions} - set(dir(builtins)) - set(provide)
+        imports = [(i, tree) for i, tree in self._parsed("import") if isinstance(tree, ast.Module)]
+        return Extracted("\n".join(lines + _imports(imports, index, needed)) + "\n", cell_id)
+
+
+def extract(path: Path, function: str, provide: tuple[str, ...] = ()) -> Extracted:
+    """The source of ``function`` from the notebook at ``path``: :meth:`NotebookCode.function` of one notebook."""
+    return NotebookCode(path).function(function, provide)
