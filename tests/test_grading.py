@@ -57,7 +57,9 @@ REPO = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "full_marks": ({}, None),
     "sigmoid_sign": ({"sigmoid": 1.17, "network_gradcheck": 4.67, "sequential": 1.75}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
-    "ce_without_1_over_n": ({"cross_entropy": 1.4, "network_gradcheck": 4.67, "training": 5.25, "end_to_end": 0},
+    # (notebook 09's weight_gradient_norms runs on a network of the student's own mlp_core, cross-entropy included)
+    "ce_without_1_over_n": ({"cross_entropy": 1.4, "network_gradcheck": 4.67, "training": 5.25, "end_to_end": 0,
+                             "nb09_weight_gradient_norms": 0},
                             "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N): the returned gradient dE/dx: "
                             "wrong values"),
     "hinge_wrong_margin": ({"hinge": 0, "training": 5.25}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
@@ -71,7 +73,8 @@ EXPECTED = {
     "syntax_error": ("no mlp_core", "mlp_core does not import: SyntaxError"),
     "deleted_module": ("no mlp_core", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
     "naive_sigmoid": ({"sigmoid": 2.33}, "numpy warned while your code ran (RuntimeWarning: overflow encountered in exp)"),
-    "notebook_link": ({}, "notebooks/ (a symbolic link)"),
+    # its notebooks/ is a link, never followed: no notebook exercise is read
+    "notebook_link": ({e.item: 0 for e in EXERCISES}, "notebooks/ (a symbolic link)"),
     "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
     "zip_odd_names": ({}, "left out of the zip (2)"),
     **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
