@@ -59,7 +59,8 @@ FAULTS: dict[str, str] = {
     "loss_gaps": 'acc = {(r["depth"], r["loss"], r["activation"]): r["test_acc_mean"] for r in rows}\n'
                  'return {(d, a): (acc[d, "hinge", a] - acc[d, "cross_entropy", a],\n'
                  '                 max(acc[d, "hinge", a], acc[d, "cross_entropy", a]) - acc[d, "l2", a])\n'
-                 '        for d, l, a in acc if l == "l2" and (d, "hinge", a) in acc and (d, "cross_entropy", a) in acc}',
+                 '        for d, l, a in acc\n'
+                 '        if l == "l2" and (d, "hinge", a) in acc and (d, "cross_entropy", a) in acc}',
     "gap_below_next_worst": 'sig = next(r["test_acc_mean"] for r in rows if r["depth"] == depth and '
                             '(r["loss"], r["activation"]) == ("l2", "sigmoid"))\n'
                             'return sig, min(r["test_acc_mean"] for r in rows if (r["loss"], r["activation"]) != '
@@ -201,9 +202,9 @@ def test_the_rubric_gives_mlp_core_70_and_the_notebook_exercises_20():
 @pytest.mark.parametrize("function", sorted(FAULTS))
 def test_each_notebook_fault_costs_exactly_its_item(graded, function):
     rows, out, *_ = graded
-    got, full = scores(rows, f"fault_{function}"), points()
-    assert got[ITEM[function]] < full[ITEM[function]]
-    assert {i: v for i, v in got.items() if i != ITEM[function]} == {i: p for i, p in full.items() if i != ITEM[function]}
+    got, full, item = scores(rows, f"fault_{function}"), points(), ITEM[function]
+    assert got[item] < full[item]
+    assert {i: v for i, v in got.items() if i != item} == {i: p for i, p in full.items() if i != item}
     assert md_inline(f"{function}(") in feedback(out, f"fault_{function}")
 
 

@@ -35,9 +35,7 @@ from pathlib import Path
 
 from mlp_core.progress import placeholder_function
 from mlp_instructor.notebooks import read_notebook
-
-#: The comment that opens a solution region (spelled in two parts, so no marker checker mistakes this file).
-_SOLUTION = "# BEGIN " + "SOLUTION"
+from mlp_instructor.release.markers import BEGIN_MARKER
 
 
 class ExtractionError(ValueError):
@@ -74,10 +72,10 @@ def exercise_functions(notebooks: Path) -> dict[str, tuple[str, ...]]:
     for path in sorted(Path(notebooks).glob("*.ipynb")):
         names: list[str] = []
         for _, code in _code_cells(read_notebook(path)):
-            if _SOLUTION not in code:
+            if BEGIN_MARKER not in code:
                 continue
             for node in ast.parse(code).body:
-                if isinstance(node, ast.FunctionDef) and _SOLUTION in (ast.get_source_segment(code, node) or ""):
+                if isinstance(node, ast.FunctionDef) and BEGIN_MARKER in (ast.get_source_segment(code, node) or ""):
                     names.append(node.name)
         if names:
             found[path.name] = tuple(names)
@@ -163,13 +161,15 @@ class NotebookCode:
         last = holders[-1][0] if holders else -1
         broken = [(i, why) for i, why in candidates if isinstance(why, str) and i > last]
         if broken:
-            raise ExtractionError(f"the cell of {self.where} that defines {function} (cell {self.cells[broken[-1][0]][0]}) "
-                                  f"does not parse: {broken[-1][1]}")
+            index, why = broken[-1]
+            raise ExtractionError(f"the cell of {self.where} that defines {function} (cell {self.cells[index][0]}) "
+                                  f"does not parse: {why}")
         if not holders:
             raise ExtractionError(f"{self.where} has no code cell that defines {function} (a top-level def)")
         index, tree, node = holders[-1]
         if any(placeholder_function(statement) for statement in node.body):
-            raise ExtractionError(f"{function} in {self.where} is not written yet (it still raises NotImplementedError)")
+            raise ExtractionError(f"{function} in {self.where} is not written yet "
+                                  "(it still raises NotImplementedError)")
         cell_id, code = self.cells[index]
         definitions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         source_lines = code.splitlines()

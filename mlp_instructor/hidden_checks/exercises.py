@@ -33,7 +33,7 @@ LOSSES, ACTIVATIONS = ("l2", "cross_entropy", "hinge"), ("sigmoid", "relu", "gel
 
 
 @dataclass(frozen=True)
-class Exercise:
+class NotebookExercise:
     """One notebook exercise's check: ``function`` of ``notebook``, called on what ``inputs`` draws."""
 
     notebook: str  # the file name, e.g. "02_activations.ipynb"
@@ -115,38 +115,39 @@ def _sweep(rng) -> tuple[list, dict]:
     return [{"config": base}, {"token": "splits"}, {"value": margins}, {"token": "measure"}], {}
 
 
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise("01_linear_layer.ipynb", "gradients_by_hand", "nb01_gradients_by_hand",
+EXERCISES: tuple[NotebookExercise, ...] = (
+    NotebookExercise("01_linear_layer.ipynb", "gradients_by_hand", "nb01_gradients_by_hand",
              "gradients_by_hand(): dE/dW, dE/db, dE/dX of the example", _no_arguments),
-    Exercise("02_activations.ipynb", "sigmoid_slope", "nb02_sigmoid_slope", "sigmoid_slope(x) on a batch",
+    NotebookExercise("02_activations.ipynb", "sigmoid_slope", "nb02_sigmoid_slope", "sigmoid_slope(x) on a batch",
              _one_array((4, 6), scale=3.0)),
-    Exercise("02_activations.ipynb", "relu_slope", "nb02_relu_slope", "relu_slope(x) on a batch with exact zeros",
+    NotebookExercise("02_activations.ipynb", "relu_slope", "nb02_relu_slope",
+                     "relu_slope(x) on a batch with exact zeros",
              _one_array((4, 6), zeros=3, gap=0.1)),
-    Exercise("02_activations.ipynb", "gelu_slope", "nb02_gelu_slope", "gelu_slope(x) on a batch",
+    NotebookExercise("02_activations.ipynb", "gelu_slope", "nb02_gelu_slope", "gelu_slope(x) on a batch",
              _one_array((4, 6), scale=2.0)),
-    Exercise("03_losses.ipynb", "l2_gradient_by_hand", "nb03_l2_gradient_by_hand",
+    NotebookExercise("03_losses.ipynb", "l2_gradient_by_hand", "nb03_l2_gradient_by_hand",
              "l2_gradient_by_hand(): dE/dx of the example", _no_arguments),
-    Exercise("03_losses.ipynb", "ce_gradient_by_hand", "nb03_ce_gradient_by_hand",
+    NotebookExercise("03_losses.ipynb", "ce_gradient_by_hand", "nb03_ce_gradient_by_hand",
              "ce_gradient_by_hand(): dE/dx of the example", _no_arguments),
-    Exercise("03_losses.ipynb", "hinge_gradient_by_hand", "nb03_hinge_gradient_by_hand",
+    NotebookExercise("03_losses.ipynb", "hinge_gradient_by_hand", "nb03_hinge_gradient_by_hand",
              "hinge_gradient_by_hand(): dE/dx of the example", _no_arguments),
-    Exercise("06_generalisation_and_tuning.ipynb", "dropout_mean", "nb06_dropout_mean",
+    NotebookExercise("06_generalisation_and_tuning.ipynb", "dropout_mean", "nb06_dropout_mean",
              "dropout_mean(x, p) on a batch", _array_and_p),
-    Exercise("06_generalisation_and_tuning.ipynb", "dropout_variance", "nb06_dropout_variance",
+    NotebookExercise("06_generalisation_and_tuning.ipynb", "dropout_variance", "nb06_dropout_variance",
              "dropout_variance(x, p) on a batch", _array_and_p),
-    Exercise("06_generalisation_and_tuning.ipynb", "dropout_gradient_by_hand", "nb06_dropout_gradient_by_hand",
+    NotebookExercise("06_generalisation_and_tuning.ipynb", "dropout_gradient_by_hand", "nb06_dropout_gradient_by_hand",
              "dropout_gradient_by_hand(): dE/dx of the example", _no_arguments),
-    Exercise("08_full_comparison.ipynb", "depth_gains", "nb08_depth_gains",
+    NotebookExercise("08_full_comparison.ipynb", "depth_gains", "nb08_depth_gains",
              "depth_gains(rows) on a made-up table, some MLP2 rows missing", _rows_without_two_mlp2_pairs),
-    Exercise("08_full_comparison.ipynb", "loss_gaps", "nb08_loss_gaps",
+    NotebookExercise("08_full_comparison.ipynb", "loss_gaps", "nb08_loss_gaps",
              "loss_gaps(rows) on a made-up table, some losses missing", _rows_with_two_losses_missing),
-    Exercise("08_full_comparison.ipynb", "gap_below_next_worst", "nb08_gap_below_next_worst",
+    NotebookExercise("08_full_comparison.ipynb", "gap_below_next_worst", "nb08_gap_below_next_worst",
              "gap_below_next_worst(rows, depth) on a made-up table of both depths", _rows_and_a_depth),
-    Exercise("09_vanishing_gradients.ipynb", "weight_gradient_norms", "nb09_weight_gradient_norms",
+    NotebookExercise("09_vanishing_gradients.ipynb", "weight_gradient_norms", "nb09_weight_gradient_norms",
              "weight_gradient_norms(model, loss_fn, x, labels) on a network of your mlp_core", _network_batch),
-    Exercise("10_sigmoid_with_l2.ipynb", "output_gradients", "nb10_output_gradients",
+    NotebookExercise("10_sigmoid_with_l2.ipynb", "output_gradients", "nb10_output_gradients",
              "output_gradients(z, labels) on a batch of logits", _logits_and_labels),
-    Exercise("11_output_activation_and_margin.ipynb", "margin_sweep", "nb11_margin_sweep",
+    NotebookExercise("11_output_activation_and_margin.ipynb", "margin_sweep", "nb11_margin_sweep",
              "margin_sweep(base, splits, margins, measure) with a stand-in for recorded_run", _sweep,
              provide=("recorded_run",)),
 )
@@ -167,7 +168,7 @@ def _label(key: str) -> str:
     return text
 
 
-def _request(exercise: Exercise, source: str) -> Callable[[np.random.Generator], Request]:
+def _request(exercise: NotebookExercise, source: str) -> Callable[[np.random.Generator], Request]:
     def build(rng):
         args, arrays = exercise.inputs(rng)
         return {"notebook": exercise.notebook, "function": exercise.function, "source": source,

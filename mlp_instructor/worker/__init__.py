@@ -31,7 +31,8 @@ import warnings
 
 from .exercises import op_notebook
 from .operations import (op_activation_statistics, op_confusion_matrix, op_dropout, op_early_stopping, op_evaluate,
-                         op_layer, op_loss, op_network, op_sequential, op_sgd, op_softmax, op_train_epoch, op_train_mlp1)
+                         op_layer, op_loss, op_network, op_sequential, op_sgd, op_softmax, op_train_epoch,
+                         op_train_mlp1)
 from .protocol import MAX_HEADER, REPLY, REQUEST, SUBMISSION_MOUNT, encode, read_message
 
 __all__ = ["MAX_HEADER", "OPERATIONS", "REPLY", "REQUEST", "SUBMISSION_MOUNT", "WITHOUT_MLP_CORE", "encode",
