@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from mlp_instructor.notebooks import read_notebook, write_notebook
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -414,7 +415,8 @@ FAULTS = {
 
 
 def fill(kit: Path, replacements: dict[str, str] | None = None) -> None:
-    """Write the solutions into a released kit, except ``replacements`` (function -> code)."""
+    """Write the solutions into a released kit, mlp_core and the notebooks' exercises, except ``replacements``
+    (function -> code: ``"Linear.forward"`` of mlp_core, or a notebook function such as ``"relu_slope"``)."""
     replacements = dict(replacements or {})
     for path in sorted((REPO / "mlp_core").glob("*.py")):
         original = path.read_text()
@@ -424,6 +426,26 @@ def fill(kit: Path, replacements: dict[str, str] | None = None) -> None:
         mine = {f: replacements.pop(f) for f in list(replacements) if f in functions}
         target = kit / "mlp_core" / path.name
         target.write_text(fill_in_solutions(target.read_text(), original, path.name, replacements=mine))
+    fill_notebooks(kit, replacements)
+
+
+def fill_notebooks(kit: Path, replacements: dict[str, str] | None = None) -> None:
+    """Write the notebook exercises' solutions into a released kit's notebooks, except ``replacements``
+    (notebook function -> the code of its solution region)."""
+    replacements = dict(replacements or {})
+    for path in sorted((kit / "notebooks").glob("*.ipynb")):
+        original = {c.get("id"): c for c in read_notebook(REPO / "notebooks" / path.name)["cells"]}
+        nb, changed = read_notebook(path), False
+        for cell in nb["cells"]:
+            source = original.get(cell.get("id"), {}).get("source", "")
+            if cell["cell_type"] != "code" or not find_regions(source):
+                continue
+            functions = {r.function for r in find_regions(source)}
+            mine = {f: replacements.pop(f) for f in list(replacements) if f in functions}
+            cell["source"] = fill_in_solutions(cell["source"], source, path.name, replacements=mine)
+            changed = True
+        if changed:
+            write_notebook(nb, path)
     assert not replacements, f"no solution region for {sorted(replacements)}"
 
 

@@ -42,6 +42,7 @@ from mlp_instructor.grading.results import CheckResult, SubmissionResult
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 from mlp_instructor.hidden_checks.catalogue import build_checks
 from mlp_instructor.hidden_checks.end_to_end import TRAINING, end_to_end_verdict, load_subset
+from mlp_instructor.hidden_checks.exercises import EXERCISES
 from mlp_instructor.hidden_checks.requests import activation_request, loss_request
 from mlp_instructor.hidden_checks.verdicts import Check, Compare, reference_outputs, self_test, split_secrets, verdict
 from mlp_instructor.notebooks import ANSWER_TAG, questions_of
@@ -64,21 +65,26 @@ NAIVE_SIGMOID = ("the outputs are right, but a floating-point overflow happened 
 #: Exact scores per rubric item that differ from full marks, and a phrase the feedback must contain.
 EXPECTED = {
     "full_marks": ({}, None),
-    "sigmoid_sign": ({"sigmoid": 1.67, "network_gradcheck": 6.67, "sequential": 2.5}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
-    "ce_without_1_over_n": ({"cross_entropy": 2.0, "network_gradcheck": 6.67, "training": 7.5, "end_to_end": 0},
+    "sigmoid_sign": ({"sigmoid": 1.17, "network_gradcheck": 4.67, "sequential": 1.75}, "Sigmoid.backward (dE/dy * y (1 - y)): the returned"),
+    # (notebook 09's weight_gradient_norms runs on a network of the student's own mlp_core, cross-entropy included)
+    "ce_without_1_over_n": ({"cross_entropy": 1.4, "network_gradcheck": 4.67, "training": 5.25, "end_to_end": 0,
+                             "nb09_weight_gradient_norms": 0},
                             "SoftmaxCrossEntropyLoss.backward ((softmax(x) - t) / N): the returned gradient dE/dx: "
                             "wrong values"),
-    "hinge_wrong_margin": ({"hinge": 0, "training": 7.5}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
-    "momentum_wrong": ({"sgd": 3.5, "training": 7.5, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
-    "accuracy_after_update": ({"training": 5}, "train_epoch: one epoch of 47 samples in batches of 10, SGD with "
+    "hinge_wrong_margin": ({"hinge": 0, "training": 5.25}, "HingeLoss(margin=2).forward (use self.margin): the loss value: wrong values"),
+    "momentum_wrong": ({"sgd": 2.45, "training": 5.25, "end_to_end": 0}, "SGD.step with momentum 0.9, 3 steps"),
+    "accuracy_after_update": ({"training": 3.5}, "train_epoch: one epoch of 47 samples in batches of 10, SGD with "
                               "momentum 0.9 (the mean batch loss and accuracy, and the weights after the epoch): the mean "
                               "of the batch accuracies (before each update): wrong values"),
     "infinite_loop": ({"early_stopping": 0}, "timed out: no answer within 10 s"),
-    "syntax_error": ("all zero", "mlp_core does not import: SyntaxError"),
-    "deleted_module": ("all zero", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
-    "naive_sigmoid": ({"sigmoid": 3.33}, NAIVE_SIGMOID),
-    "naive_sigmoid_silenced": ({"sigmoid": 3.33}, NAIVE_SIGMOID),
-    "notebook_link": ({}, "notebooks/ (a symbolic link)"),
+    # mlp_core does not import: every mlp_core item 0, and the one notebook exercise run on a network of mlp_core;
+    # the other notebook exercises need no mlp_core and are graded
+    "syntax_error": ("no mlp_core", "mlp_core does not import: SyntaxError"),
+    "deleted_module": ("no mlp_core", "mlp_core does not import: ModuleNotFoundError: No module named 'mlp_core.optim'"),
+    "naive_sigmoid": ({"sigmoid": 2.33}, NAIVE_SIGMOID),
+    "naive_sigmoid_silenced": ({"sigmoid": 2.33}, NAIVE_SIGMOID),
+    # its notebooks/ is a link, never followed: no notebook exercise is read
+    "notebook_link": ({e.item: 0 for e in EXERCISES}, "notebooks/ (a symbolic link)"),
     "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
     "zip_odd_names": ({}, "left out of the zip (2)"),
     **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
@@ -229,7 +235,14 @@ def test_each_submission_gets_exactly_the_expected_score(graded, student):
     _, rows, out, *_ = graded
     changes, phrase = EXPECTED[student]
     points = item_points()
-    expected = {i: 0.0 for i in points} if changes == "all zero" else {**points, **changes}
+    if changes == "all zero":
+        expected = {i: 0.0 for i in points}
+    elif changes == "no mlp_core":
+        sections = {item.id: item.section for item in load_rubric(DEFAULT_RUBRIC).items}
+        expected = {i: p if sections[i] == "notebooks" and i != "nb09_weight_gradient_norms" else 0.0
+                    for i, p in points.items()}
+    else:
+        expected = {**points, **changes}
     row = rows[student]
     assert {i: float(row[i]) for i in points} == expected
     assert float(row["total"]) == pytest.approx(sum(expected.values()))
@@ -265,18 +278,18 @@ def test_the_gradebook_and_the_feedback_write_points_alike(tmp_path):
     write_gradebook(tmp_path / "gradebook.csv", rubric, [result])
     with open(tmp_path / "gradebook.csv", newline="") as f:
         row = next(csv.DictReader(f))
-    assert [row[k] for k in ("linear", "sigmoid", "sequential", "l2", "total")] == ["10", "1.67", "2.5", "0.3", "86.14"]
+    assert [row[k] for k in ("linear", "sigmoid", "sequential", "l2", "total")] == ["7", "1.67", "2.5", "0.3", "83.64"]
     page = to_markdown(feedback_blocks(result, rubric, {"sigmoid.forward": "Sigmoid.forward"}))
-    assert "**Total: 86.14 / 100**" in page
+    assert "**Total: 83.64 / 90**" in page
     # (a cell's leading "1." escaped, as Markdown would start an ordered list there)
-    assert "| Sigmoid: forward and backward, stable on large inputs | 1\\.67 / 5 | 0 / 1 |" in page
-    assert "### Sequential: forward and backpropagation through the layer list (notebook 04): 2.5 / 5" in page
+    assert "| Sigmoid: forward and backward, stable on large inputs | 1\\.67 / 3.5 | 0 / 1 |" in page
+    assert "### Sequential: forward and backpropagation through the layer list (notebook 04): 2.5 / 3.5" in page
     assert "- FAIL Sigmoid.forward: wrong values" in page
 
 
 def test_the_round_trip_gives_full_marks(graded):
     _, rows, out, *_ = graded
-    assert float(rows["full_marks"]["total"]) == 100
+    assert float(rows["full_marks"]["total"]) == load_rubric(DEFAULT_RUBRIC).max_points
     assert "FAIL" not in feedback_of(out, "full_marks")
 
 
@@ -378,7 +391,7 @@ def test_feedback_html_and_markdown_come_from_one_structure(graded):
     md = feedback_of(out, "sigmoid_sign")
     page = (out / "feedback" / f"{file_stem('sigmoid_sign')}.html").read_text()
     assert md.count("- FAIL ") == page.count("<li class='FAIL'>") == 4
-    every_check = len(build_checks(None)) + 1  # and the end-to-end check on MNIST
+    every_check = len(build_checks(None)) + 1 + len(EXERCISES)  # the end-to-end check, the notebook exercises
     assert md.count("- PASS ") == page.count("<li class='PASS'>") == every_check - 4
     assert "Use -v" not in md and "conftest" not in md
 
@@ -397,7 +410,7 @@ def test_rerun_grades_only_new_or_changed_submissions(graded):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert float(rows["infinite_loop"]["early_stopping"]) == 0  # graded again: now wrong, no longer looping
     assert "timed out" not in feedback_of(out, "infinite_loop")
-    assert float(rows["sigmoid_sign"]["total"]) == 90.84
+    assert float(rows["sigmoid_sign"]["total"]) == 83.59
 
 
 def short_rubric(tmp_path: Path, timeout: float) -> Path:
@@ -439,7 +452,7 @@ def test_without_bwrap_grading_refuses_unless_no_sandbox_which_says_so(kit, tmp_
         grade(subs, tmp_path / "out", data_dir=require_mnist(), log=lambda line: None)
     lines: list[str] = []
     report = grade(subs, tmp_path / "out", data_dir=require_mnist(), sandbox=False, log=lines.append)
-    assert report.results[0].total == 100
+    assert report.results[0].total == load_rubric(DEFAULT_RUBRIC).max_points
     assert any("NOT PROTECTED" in line for line in lines) and "WARNING: NOT PROTECTED" in report.summary()
     with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
         assert "NOT PROTECTED" in next(csv.DictReader(f))["status"]
@@ -453,7 +466,7 @@ def test_without_cgroups_the_rlimits_still_hold(kit, tmp_path, monkeypatch):
     monkeypatch.setattr(Cgroup, "available", classmethod(lambda cls: None))
     report = grade(subs, tmp_path / "out", data_dir=require_mnist(), log=lambda line: None)
     assert sandbox_processes() == []
-    assert [r.total for r in report.results] == [0, 0, 100]
+    assert [r.total for r in report.results] == [0, 0, load_rubric(DEFAULT_RUBRIC).max_points]
     fork = feedback_of(tmp_path / "out", "attack_fork_bomb")
     assert int(fork.split("ACHIEVED: ")[1].split(" child")[0]) < report_rubric().processes
 
@@ -482,7 +495,7 @@ def test_rubric_must_cover_every_check_and_fit_the_limits(tmp_path):
     rubric = load_rubric(broken)
     with pytest.raises(GradingError, match="check sgd.momentum belongs to 0 rubric items"):
         rubric.check_covers(["sgd.plain", "sgd.momentum"])
-    broken.write_text(text.replace("points = 10", "points = -1", 1))
+    broken.write_text(text.replace("points = 7", "points = -1", 1))
     with pytest.raises(GradingError, match="needs points > 0"):
         load_rubric(broken)
     broken.write_text(text.replace("timeout = 120", "timeout = 300"))

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlp_instructor.grading.command import grade
+from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
 
 from . import grading_attacks as attacks
 from ._mnist import require_mnist
@@ -111,4 +112,4 @@ def test_the_users_run_leaves_nothing_behind(graded):
     assert graded["at_return"]["processes"] == []
     assert processes_of(graded["uid"]) == []
     assert (graded["home"] / "class" / "gradebook" / "gradebook.csv").read_bytes() == graded["at_return"]["gradebook"]
-    assert float(graded["user"]["full_marks"]["total"]) == 100
+    assert float(graded["user"]["full_marks"]["total"]) == load_rubric(DEFAULT_RUBRIC).max_points

@@ -103,7 +103,7 @@ def test_canvas_and_moodle_files_follow_their_import_formats(tmp_path, missing, 
     report = write_lms(tmp_path, roster, graded, load_rubric(DEFAULT_RUBRIC), assignment="MLP kit (4242)",
                        missing=missing)
     assignment, points, canvas = canvas_import(tmp_path / "lms" / "canvas.csv")
-    assert (assignment, points) == ("MLP kit (4242)", 100.0)
+    assert (assignment, points) == ("MLP kit (4242)", load_rubric(DEFAULT_RUBRIC).max_points)
     assert canvas == {"1001": "90.84", "1002": "100", "1003": cell}
     assert rows_of(tmp_path / "lms" / "canvas.csv")[2][:5] == ["Lovelace, Ada", "1001", "s001", "ada@example.edu",
                                                                 "Section A"]
@@ -192,14 +192,15 @@ def test_grade_with_a_roster_writes_the_lms_files_from_the_gradebook(small_class
     assert "1 roster student(s) without a submission, exported as 0: s003" in proc.stdout
     with open(out / "gradebook.csv", newline="") as f:
         totals = {row["student"]: row["total"] for row in csv.DictReader(f)}
-    assert totals == {"s001": "100", "zoe@example.edu": "90.84", "stranger": "0"}
+    full = load_rubric(DEFAULT_RUBRIC).max_points
+    assert totals == {"s001": f"{full:g}", "zoe@example.edu": "83.59", "stranger": "0"}
     assignment, points, canvas = canvas_import(out / "lms" / "canvas.csv")
-    assert (assignment, points, canvas) == ("HW1 (77)", POSSIBLE, {"1001": "100", "1002": "90.84", "1003": "0"})
+    assert (assignment, points, canvas) == ("HW1 (77)", POSSIBLE, {"1001": f"{full:g}", "1002": "83.59", "1003": "0"})
     assert rows_of(out / "lms" / "not_in_roster.csv")[1][:2] == ["stranger", "0"]
     feedback = sorted(p.name for p in (out / "lms" / "feedback").iterdir())
     assert feedback == ["1001.html", "1001.md", "1002.html", "1002.md"]
     page = (out / "lms" / "feedback" / "1002.md").read_text()
-    assert page.startswith("# Feedback for zoe@example.edu") and f"**Total: 90.84 / {POSSIBLE:g}**" in page
+    assert page.startswith("# Feedback for zoe@example.edu") and f"**Total: 83.59 / {POSSIBLE:g}**" in page
 
 
 def test_grade_refuses_a_malformed_roster_before_writing_anything(small_class, tmp_path):

@@ -12,8 +12,9 @@ specification wants ``setup.sh`` and ``run_autograder`` at the root):
   sandbox (the build fails if it does not get full marks);
 * ``run_autograder``: runs :mod:`.run` for each submission;
 * ``kit/``: the instructor's packages (``mlp_core`` with the solution,
-  ``mlp_lab``, ``mlp_instructor``), ``pyproject.toml``, ``README.md`` and
-  ``constraints.txt``: the zip holds the answers, so keep it private;
+  ``mlp_lab``, ``mlp_instructor``), ``pyproject.toml``, ``README.md``,
+  ``constraints.txt`` and ``notebooks/*.ipynb`` (the notebook exercises'
+  solutions and the written questions): the zip holds the answers, so keep it private;
 * ``mnist/``: the four MNIST files, checked against their SHA-256 here and
   again when loaded (11.4 MB compressed: the end-to-end check needs them,
   and baking them in spares the build a download from mirrors that may be
@@ -86,7 +87,7 @@ command -v bwrap >/dev/null || install bubblewrap || echo "setup.sh: no bubblewr
 # 4. The solution, the checks, the rubric and MNIST: root's alone (the student's code runs as another user);
 #    but the worker, which holds no secret, readable by the sandbox's user where bwrap binds it in.
 chmod -R go= "$SOURCE"
-chmod go+r "$SOURCE/kit/mlp_instructor/worker.py"
+chmod -R go+rX "$SOURCE/kit/mlp_instructor/worker"
 # 5. The instructor's solution must get full marks in this container's sandbox, or the build fails here.
 "$VENV/bin/python" -m mlp_instructor.gradescope.run --root "$(dirname "$SOURCE")" --check
 """
@@ -148,6 +149,8 @@ def build_autograder(out: str | Path, *, rubric: str | Path | None = None, data_
                 for path in sorted((source / package).rglob("*")):
                     if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                         archive.write(path, f"kit/{path.relative_to(source).as_posix()}")
+            for path in sorted((source / "notebooks").glob("*.ipynb")):  # the notebook exercises' solutions
+                archive.write(path, f"kit/notebooks/{path.name}")
             for stem in dataset_info("mnist").files.values():
                 path = find_file(mnist, stem)
                 archive.write(path, f"mnist/{path.name}")

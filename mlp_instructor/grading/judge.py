@@ -2,12 +2,16 @@
 
 A :class:`Grader` is set up once per grading run: it reads the rubric, makes
 sure the sandbox works (or that ``--no-sandbox`` was asked for), loads the
-end-to-end check's MNIST subset, builds the checks and refuses to start if
-they are unsound (:func:`~mlp_instructor.hidden_checks.verdicts.self_test`)
+end-to-end check's MNIST subset, builds the checks (``mlp_core``'s, and the
+notebook exercises', their solutions taken out of the instructor's notebooks)
+and refuses to start if they are unsound (:func:`~mlp_instructor.hidden_checks.verdicts.self_test`)
 or the rubric does not cover each exactly once. Then :meth:`Grader.grade`
-takes one submission: unpack it as data, copy out its code, run every check
-in a sandbox on that copy (a new sandbox after any failure that ends the
-worker), judge each reply against the solution's outputs, and score.
+takes one submission: unpack it as data, copy out its code, take each
+notebook exercise's function out of its notebooks (:mod:`.notebook_code`,
+read with ``ast``, never run here), run every check in a sandbox on that
+copy (a new sandbox after any failure that ends the worker; a notebook
+function goes in as source), judge each reply against the solution's
+outputs, and score.
 
 The inputs of each check are drawn from a seed that mixes the grader's
 fingerprint and the submission's content hash: every student meets other
@@ -31,19 +35,22 @@ from mlp_core.data import DataError
 from mlp_instructor import repo_root
 from mlp_instructor.hidden_checks.catalogue import build_checks
 from mlp_instructor.hidden_checks.end_to_end import SUBSET_SEED, SUBSET_TEST, SUBSET_TRAIN, TRAINING, load_subset
+from mlp_instructor.hidden_checks.exercises import EXERCISES, build_exercise_checks, student_request
 from mlp_instructor.hidden_checks.verdicts import reference_outputs, self_test, split_secrets, verdict
 from mlp_instructor.notebooks import collect_answers, questions_of
 from mlp_instructor.sandbox.bwrap import SandboxError, bwrap_path, check_bwrap
 from mlp_instructor.sandbox.limits import Cgroup, Limits
 from mlp_instructor.sandbox.process import Sandbox, SandboxBroken, WorkerFailure, kill_all_sandboxes
+from mlp_instructor.worker import WITHOUT_MLP_CORE
 
 from . import GradingError
 from .results import UNPROTECTED, CheckResult, SubmissionResult
 from .rubric import DEFAULT_RUBRIC, load_rubric
+from .notebook_code import ExtractionError, NotebookCode
 from .submissions import SubmissionError, content_hash, find_kits, printable, take_kit, unpack_zip
 
 #: The instructor's code a result depends on (relative to mlp_instructor/; a folder: its modules).
-JUDGING_CODE: tuple[str, ...] = ("grading", "hidden_checks", "sandbox", "worker.py", "notebooks.py")
+JUDGING_CODE: tuple[str, ...] = ("grading", "hidden_checks", "sandbox", "worker", "notebooks.py")
 
 
 class Interrupted(Exception):
@@ -96,7 +103,13 @@ class Grader:
             self.data = load_subset(data_dir)
         except DataError as exc:
             raise GradingError(f"the end-to-end check needs MNIST: {exc}") from None
-        self.checks = build_checks(self.data)
+        try:
+            exercise_checks = build_exercise_checks(self.source_dir / "notebooks")
+        except (ValueError, OSError) as exc:
+            raise GradingError(f"the notebook exercises cannot be graded: {exc}") from None
+        self.checks = build_checks(self.data) + exercise_checks
+        #: check name -> the notebook exercise it runs (the student's source is extracted per submission)
+        self.exercises = {f"{e.item}.values": e for e in EXERCISES}
         self.descriptions = {c.name: c.what for c in self.checks}
         self.rubric.check_covers([c.name for c in self.checks])
         problems = self_test(self.checks)
@@ -129,7 +142,8 @@ class Grader:
         """A hash of everything a result depends on besides the submission: a rerun keeps results only if it matches.
 
         The rubric, the code of the judge, the checks, the sandbox and the
-        worker (every module of :data:`JUDGING_CODE`), the end-to-end check's
+        worker (every module of :data:`JUDGING_CODE`), the notebook exercises'
+        solutions (as taken out of the instructor's notebooks), the end-to-end check's
         data and settings, the limits, and whether the code was sandboxed.
         """
         digest = hashlib.sha256()
@@ -139,6 +153,9 @@ class Grader:
         for path in [self.rubric_path, *files]:
             name = path.relative_to(package).as_posix() if path.is_relative_to(package) else path.name
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for check in self.checks:  # the notebook exercises' solutions, as taken out of the instructor's notebooks
+            if check.op == "notebook":
+                digest.update(check.build(np.random.default_rng(0))[0]["source"].encode() + b"\0")
         digest.update(f"{self.timeout}/{self.limits}/{SUBSET_TRAIN}/{SUBSET_TEST}/{SUBSET_SEED}/"
                       f"{json.dumps(TRAINING, sort_keys=True)}/{self.sandboxed}/{getattr(self.backend, 'name', 'bwrap')}".encode())
         return digest.hexdigest()
@@ -209,7 +226,23 @@ class Grader:
         result.notes.extend(notes)
         if not (copy / "mlp_core" / "__init__.py").is_file():
             return self._not_run(result, "mlp_core/__init__.py is not a regular file of the submission")
-        self._run_checks(result, copy)
+        self._run_checks(result, copy, self._notebook_sources(copy / "notebooks"))
+
+    def _notebook_sources(self, notebooks: Path) -> dict[str, str | ExtractionError]:
+        """Check name -> the student's source of its notebook function, or why it cannot be had (read, never run)."""
+        sources: dict[str, str | ExtractionError] = {}
+        read: dict[str, NotebookCode] = {}
+        for name, exercise in self.exercises.items():
+            try:
+                if exercise.notebook not in read:
+                    read[exercise.notebook] = NotebookCode(notebooks / exercise.notebook)
+                sources[name] = read[exercise.notebook].function(exercise.function, exercise.provide).source
+            except ExtractionError as exc:
+                sources[name] = exc
+            except Exception as exc:  # noqa: BLE001 - whatever the notebook holds, it costs only this item
+                sources[name] = ExtractionError(f"{exercise.function} cannot be taken out of notebooks/"
+                                                f"{exercise.notebook} ({type(exc).__name__})")
+        return sources
 
     def _take_slot(self) -> int:
         with self._slots_lock:
@@ -219,8 +252,14 @@ class Grader:
         with self._slots_lock:
             self._slots.append(slot)
 
-    def _run_checks(self, result: SubmissionResult, copy: Path) -> None:
-        """Every check, in sandboxes on ``copy`` (a new one after a failure that ends the worker)."""
+    def _run_checks(self, result: SubmissionResult, copy: Path, sources: dict[str, str | ExtractionError]) -> None:
+        """Every check, in sandboxes on ``copy`` (a new one after a failure that ends the worker).
+
+        A notebook exercise's check sends the student's source from ``sources``
+        (or fails with the reason it could not be extracted, without a sandbox).
+        When ``mlp_core`` does not import, the worker still runs the checks that
+        do not need it (``WITHOUT_MLP_CORE``); a worker that does not start at all fails every check left.
+        """
         seed = int(hashlib.sha256(f"{self.fingerprint}/{result.hash}".encode()).hexdigest()[:16], 16)
         if (copy / "notebooks").exists():
             shutil.rmtree(copy / "notebooks")  # only the code enters the sandbox
@@ -230,14 +269,18 @@ class Grader:
         if self.cgroups and cgroup is None:
             result.notes.append("cgroups could not be set up for this submission: limits per process only")
         box: Sandbox | None = None
-        import_failure = ""
+        import_failure, started = "", True
         outcomes: list[CheckResult] = []
         try:
             for index, check in enumerate(self.checks):
                 if self.stopping.is_set():
                     return
+                source = sources.get(check.name, "")
+                if isinstance(source, ExtractionError):
+                    outcomes.append(CheckResult(check.name, False, str(source)))
+                    continue
                 left = deadline - time.monotonic()
-                if import_failure or left <= 0:
+                if (import_failure and (not started or check.op not in WITHOUT_MLP_CORE)) or left <= 0:
                     reason = import_failure or f"not run: the submission's time limit of {self.timeout:g} s ran out"
                     outcomes.append(CheckResult(check.name, False, reason))
                     continue
@@ -247,19 +290,23 @@ class Grader:
                     try:
                         hello = box.hello(min(left, self.rubric.default_timeout), self.timeout)
                     except WorkerFailure as exc:
-                        hello = {"ok": False, "error": f"the sandbox did not start ({exc.reason})"}
-                    if not hello.get("ok"):
+                        hello, started = {"ok": False, "error": f"the sandbox did not start ({exc.reason})"}, False
+                    if not hello.get("ok") and not import_failure:
                         where = str(hello.get("where") or "")[:200]
                         import_failure = (f"mlp_core does not import: {str(hello.get('error', ''))[:400]}"
                                           + (f" [{where}]" if where else ""))
-                        box.close()
-                        box = None
+                    if not hello.get("ok") and (not started or check.op not in WITHOUT_MLP_CORE):
+                        if not started or not any(c.op in WITHOUT_MLP_CORE for c in self.checks[index:]):
+                            box.close()
+                            box = None
                         outcomes.append(CheckResult(check.name, False, import_failure))
                         continue
                     left = deadline - time.monotonic()
                 request = check.build(np.random.default_rng([seed, index]))
                 sent, secrets = split_secrets(check, request)
                 expected, _ = reference_outputs(check, request)
+                if check.op == "notebook":
+                    sent = student_request(sent, source)
                 limit = min(self.rubric.timeout_of(check), left)
                 try:
                     header, outputs = box.call(check.op, *sent, timeout=limit, cpu_budget=self.timeout)

@@ -3,7 +3,9 @@
 ``mlp_instructor/rubric.toml`` holds it, so an instructor changes points,
 partial credit or limits without touching code. Each ``[[item]]`` has an
 ``id`` (its gradebook column), a ``title``, ``points`` and ``checks``:
-fnmatch patterns on check names (``"sgd.*"``). Every check must belong to
+fnmatch patterns on check names (``"sgd.*"``); optional: ``notebook``,
+``timeout`` and ``section`` (``"mlp_core"``, or ``"notebooks"`` for a
+notebook exercise). Every check must belong to
 exactly one item (:meth:`Rubric.check_covers`, run before anyone is graded),
 so no check is scored twice or never. An item earns
 ``points x (checks passed / checks)`` (``credit = "proportional"``) or all
@@ -36,6 +38,7 @@ class RubricItem:
     checks: tuple[str, ...]
     notebook: str = ""
     timeout: float | None = None
+    section: str = "mlp_core"  # "mlp_core" or "notebooks" (the notebook exercises)
 
     def matches(self, check_name: str) -> bool:
         return any(fnmatch.fnmatchcase(check_name, pattern) for pattern in self.checks)
@@ -109,7 +112,7 @@ def load_rubric(path: str | Path) -> Rubric:
             raise GradingError(f"rubric {path}: item {raw['id']!r} needs points > 0, got {raw['points']!r}")
         patterns = raw["checks"] if isinstance(raw["checks"], list) else [raw["checks"]]
         items.append(RubricItem(raw["id"], raw["title"], float(raw["points"]), tuple(patterns),
-                                str(raw.get("notebook", "")), raw.get("timeout")))
+                                str(raw.get("notebook", "")), raw.get("timeout"), str(raw.get("section", "mlp_core"))))
     if not items:
         raise GradingError(f"rubric {path} has no [[item]] entries")
     rubric = Rubric(

@@ -26,12 +26,14 @@ inputs or the expected values.
   right answer (Dropout's random mask), from the check's own inputs;
 * :mod:`.end_to_end`: the one check on real data: MLP1 trained by the
   student's code on a fixed MNIST subset, at the reference's settings;
-* :mod:`.catalogue`: every check, in the order the feedback lists them.
+* :mod:`.catalogue`: every check of ``mlp_core``, in the order the feedback lists them;
+* :mod:`.exercises`: the notebook exercises' checks (a function of a notebook cell,
+  its source taken out of the notebook, the solution's from the instructor's).
 
 Adding a check: a builder returning ``(params, arrays)`` for an existing
 operation (:mod:`.requests`), a :class:`~.verdicts.Check` in
 :func:`.catalogue.build_checks`, and a rubric item (or a pattern of an
 existing one) covering its name. A new kind of computation needs an
-operation in ``worker.py`` too (as ``sequential``, ``evaluate`` and
+operation in ``worker/operations.py`` too (as ``sequential``, ``evaluate`` and
 ``train_epoch`` have).
 """

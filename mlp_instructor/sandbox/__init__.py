@@ -1,7 +1,7 @@
 """The sandbox a submission's code runs in: what it can see, how much it may use, how it ends.
 
 The judge never runs a student's code in its own process. Each submission
-gets a worker (``mlp_instructor/worker.py``) in a Bubblewrap sandbox:
+gets a worker (the folder ``mlp_instructor/worker/``) in a Bubblewrap sandbox:
 
 * :mod:`.bwrap`: the ``bwrap`` command: namespaces, the read-only binds
   (``/usr``, the Python installation, numpy alone, the worker, the

@@ -5,7 +5,7 @@
 * visible, read-only: ``/usr`` (and the links /lib, /bin... the system
   makes), the Python installation, numpy's folder alone (never the whole
   site-packages, which may hold an installed copy of the course), the
-  worker script and the submission's copy at ``/submission``;
+  worker's folder and the submission's copy at ``/submission``;
   writable: a size-limited tmpfs at ``/tmp`` (the disk limit). No instructor
   file, no other submission, no gradebook;
 * run as root, the judge starts ``bwrap`` privileged and the worker as an
@@ -37,9 +37,10 @@ from mlp_lab.threads import blas_thread_env
 
 from .limits import Limits
 
-WORKER = Path(__file__).resolve().parents[1] / "worker.py"
-#: Where the worker script is bound inside the sandbox.
-GRADER_MOUNT = "/opt/mlp-grader/worker.py"
+#: The worker: a package folder run as a script (``python -I -S WORKER ...``, its ``__main__.py``).
+WORKER = Path(__file__).resolve().parents[1] / "worker"
+#: Where the worker's folder is bound inside the sandbox (its name is the package's name there).
+GRADER_MOUNT = "/opt/mlp-grader/worker"
 #: The packages ``import mlp_core`` needs (pyproject.toml's dependencies minus
 #: matplotlib, which only the lab uses): the only ones visible in the sandbox.
 ENGINE_DEPENDENCIES: tuple[str, ...] = ("numpy", "tqdm")

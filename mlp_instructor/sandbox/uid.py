@@ -112,7 +112,7 @@ class UidSandboxes:
         shutil.rmtree(here, ignore_errors=True)
         here.mkdir()
         shutil.copytree(copy, here / "code", symlinks=True)
-        shutil.copy2(WORKER, here / "worker.py")
+        shutil.copytree(WORKER, here / "worker", ignore=shutil.ignore_patterns("__pycache__"))
         (here / "home").mkdir()
         for path in [here, *here.rglob("*")]:
             if path.is_symlink():
@@ -131,7 +131,7 @@ class UidSandboxes:
                  SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                  "--bounding-set=-all", "--no-new-privs", "--", "/usr/bin/env", "-i",
                  *(f"{k}={v}" for k, v in env.items()),
-                 self.python, "-I", "-S", str(here / "worker.py"), str(here / "code"), str(self.site)])
+                 self.python, "-I", "-S", str(here / "worker"), str(here / "code"), str(self.site)])
 
     def cwd(self, slot: int) -> str:
         return str(self._slot_dir(slot) / "home")
