@@ -26,7 +26,7 @@ SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 ANSWER_TEXT = "YOUR ANSWER HERE"
 #: Longest written answer kept (the rest is cut, with a note), and most answer cells read per submission.
-MAX_ANSWER_CHARS, MAX_ANSWERS = 10_000, 50
+MAX_ANSWER_CHARS, MAX_ANSWERS = 10_000, 200
 
 
 # ----------------------------------------------------------------------------
