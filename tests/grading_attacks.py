@@ -7,7 +7,8 @@ point stolen. Attacks that reach outside their sandbox leave marks the tests
 look for: files named :data:`MARK` and processes whose command line holds it.
 
 Used by ``tests/test_grading.py``; also runnable against any grader
-(``python -m tests.grading_attacks KIT OUT_DIR`` writes the class).
+(``python -m tests.grading_attacks KIT OUT_DIR [NAME...]`` writes the class, or
+only the submissions named).
 """
 # instructor-only
 
@@ -606,4 +607,4 @@ def write_class(kit: Path, folder: Path, names: list[str] | None = None) -> None
 
 
 if __name__ == "__main__":
-    write_class(Path(sys.argv[1]), Path(sys.argv[2]))
+    write_class(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or None)
