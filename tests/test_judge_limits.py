@@ -78,10 +78,9 @@ def test_remove_tree_never_raises_and_says_what_it_left(tmp_path, monkeypatch):
     assert remove_tree(top) is False  # a folder that cannot go: reported, not raised
 
 
-def test_a_folder_of_too_many_entries_is_refused_for_itself(tmp_path, monkeypatch):
+def test_a_folder_of_too_many_entries_is_refused_for_itself(tmp_path):
     from mlp_instructor.grading import submissions
 
-    monkeypatch.setattr(submissions, "MAX_ENTRIES", 10)
     top = tmp_path / "student"
     (top / "kit" / "mlp_core").mkdir(parents=True)
     (top / "kit" / "mlp_core" / "__init__.py").write_text("")
@@ -241,10 +240,14 @@ def test_two_spellings_of_one_name_are_one_student_or_a_collision(tmp_path):
     (tmp_path / nfd).mkdir()
     alone = discover_submissions(tmp_path)
     assert list(alone) == [nfc] and alone[nfc].problem == ""
-    (tmp_path / nfc).mkdir()
+    (tmp_path / f"{nfc}.zip").write_bytes(b"")
     both = discover_submissions(tmp_path)
     assert list(both) == [nfc]
     assert "two submissions with this id" in both[nfc].problem and "two Unicode spellings" in both[nfc].problem
+    (tmp_path / f"{nfc}.zip").unlink()
+    (tmp_path / f"{nfd}.zip").write_bytes(b"")
+    same = discover_submissions(tmp_path)  # a folder and a zip of one spelling: no word of spellings
+    assert "two submissions with this id" in same[nfc].problem and "spellings" not in same[nfc].problem
 
 
 # ----------------------------------------------------------------------------
@@ -259,6 +262,38 @@ def kit(tmp_path_factory) -> Path:
     kit = tmp_path_factory.mktemp("release") / "kit"
     release(kit, import_check=False)
     return kit
+
+
+def test_one_students_failure_at_any_step_costs_only_that_student(tmp_path, monkeypatch):
+    from mlp_instructor.grading import command
+
+    subs = tmp_path / "subs"
+    for name in ("ada", "bob", "cy"):
+        (subs / name).mkdir(parents=True)
+    real_hash, real_feedback = command.content_hash, command.write_feedback
+
+    def content_hash_failing(path):
+        if path.name == "ada":
+            raise RecursionError("deep")
+        return real_hash(path)
+
+    def feedback_failing(out, result, *args):
+        if result.student == "bob" and not result.status.startswith("grader error"):
+            raise OSError("disk")
+        return real_feedback(out, result, *args)
+
+    monkeypatch.setattr(command, "content_hash", content_hash_failing)
+    monkeypatch.setattr(command, "write_feedback", feedback_failing)
+    out = tmp_path / "out"
+    grade(subs, out, data_dir=require_mnist(), log=lambda line: None)
+    with open(out / "gradebook.csv", newline="") as f:
+        rows = {row["student"]: row["status"] for row in csv.DictReader(f)}
+    assert rows == {"ada": "grader error (RecursionError: deep); please report it",
+                    "bob": "grader error (OSError: disk); please report it",
+                    "cy": "no mlp_core package (mlp_core/__init__.py) in the submission"}
+    monkeypatch.undo()
+    again = grade(subs, out, data_dir=require_mnist(), log=lambda line: None)
+    assert again.graded == ["ada", "bob"] and again.unchanged == ["cy"]  # a grader error is never kept
 
 
 def test_trees_no_walk_may_recurse_on_cost_only_their_student_and_leave_nothing(kit, tmp_path, monkeypatch):

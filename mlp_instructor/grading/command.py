@@ -169,11 +169,16 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     for s, sub in submissions.items():
         try:
             hashes[s] = _submission_hash(sub)
-            if not force and previous.get(s, {}).get("hash") == hashes[s]:
-                results[s] = bounded(SubmissionResult.from_dict(previous[s]), grader.questions)
         except Exception as exc:  # noqa: BLE001 - one submission's problem is its own
-            hashes.setdefault(s, "")
+            hashes[s] = ""
             failed[s] = grader.failed(s, "", _grader_error(exc))  # hash "": always graded again
+            continue
+        kept = previous.get(s)
+        if not force and isinstance(kept, dict) and kept.get("hash") == hashes[s]:
+            try:
+                results[s] = bounded(SubmissionResult.from_dict(kept), grader.questions)
+            except (TypeError, ValueError, AttributeError):  # a damaged line of the state file: graded again
+                pass
     todo = [s for s in submissions if s not in results and s not in failed]
     lock = threading.Lock()
 

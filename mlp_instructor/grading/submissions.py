@@ -70,25 +70,27 @@ def discover_submissions(folder: Path) -> dict[str, Submission]:
     UTF-8, gets a problem or a note of their own.
     """
     found: dict[str, Submission] = {}
+    names: dict[str, str] = {}  # student id -> the name it was spelled with first
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if entry.name.startswith((".", "__")):
             continue
         if entry.is_symlink():
-            student, problem = student_id(entry.name), "the submission is a symbolic link; submit the files themselves"
+            name, problem = entry.name, "the submission is a symbolic link; submit the files themselves"
         elif entry.is_dir():
-            student, problem = student_id(entry.name), ""
+            name, problem = entry.name, ""
         elif entry.suffix.lower() == ".zip" and entry.is_file():
-            student, problem = student_id(entry.stem), ""
+            name, problem = entry.stem, ""
         else:
             continue
+        student = student_id(name)
         if student in found:
-            first = found[student].path.name
-            spelling = "" if unicodedata.normalize("NFC", first) != unicodedata.normalize("NFC", entry.name) else (
-                f"; the same name in two Unicode spellings, {ascii(first)} and {ascii(entry.name)}")
-            found[student].problem = (f"two submissions with this id ({first!r} and {entry.name!r}{spelling}): "
+            first, spelled = found[student].path, names[student]
+            spelling = "" if spelled == name else (
+                f"; the same name in two Unicode spellings, {ascii(spelled)} and {ascii(name)}")
+            found[student].problem = (f"two submissions with this id ({first.name!r} and {entry.name!r}{spelling}): "
                                       "keep one and grade again")
             continue
-        found[student] = Submission(student, entry, problem)
+        found[student], names[student] = Submission(student, entry, problem), name
     return found
 
 
