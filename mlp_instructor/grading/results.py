@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 STATE_FILE = ".grading-state.json"
 #: Said wherever a result of ``--no-sandbox`` appears (gradebook, feedback, summary).
 #: The most one result keeps of each text (the rest is cut, saying so): a check's message, a note, the
-#: status; and the most notes. Answers: MAX_ANSWER_CHARS each (mlp_instructor.notebooks), known questions only.
+#: status; and the most notes. Answers: MAX_ANSWER_CHARS each (mlp_instructor.notebooks), known questions
+#: only, MAX_ANSWERS_TOTAL_CHARS for all of one student's answers together.
 MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MAX_STATUS_CHARS, MAX_NOTES = 1000, 2000, 500, 40
+MAX_ANSWERS_TOTAL_CHARS = 100_000
 UNPROTECTED = ("NOT PROTECTED: graded with --no-sandbox; the submissions' code ran with the instructor's "
                "rights and could have changed any grade")
 
@@ -126,16 +128,22 @@ def _cut(text: str, limit: int) -> str:
 
 def bounded(result: SubmissionResult, questions: Iterable[str]) -> SubmissionResult:
     """``result`` within the judge's limits: each text cut to its maximum, at most :data:`MAX_NOTES` notes,
-    answers only to the ``questions`` (keys) and each at most MAX_ANSWER_CHARS (as read)."""
+    answers only to the ``questions`` (keys), each at most MAX_ANSWER_CHARS (as read) and all together at
+    most :data:`MAX_ANSWERS_TOTAL_CHARS` (the later ones cut first). ``result`` itself is not changed."""
     from mlp_instructor.notebooks import MAX_ANSWER_CHARS
 
     notes = [_cut(n, MAX_NOTE_CHARS) for n in result.notes[:MAX_NOTES]]
     if len(result.notes) > MAX_NOTES:
         notes.append(f"{len(result.notes) - MAX_NOTES} more notes cut")
-    keep = set(questions)
+    keep, answers, left = set(questions), {}, MAX_ANSWERS_TOTAL_CHARS
+    for key, text in result.answers.items():
+        if key in keep:
+            limit = min(left, MAX_ANSWER_CHARS + 20)
+            answers[key] = _cut(text, limit)
+            left -= min(len(text), limit)
     return replace(result, status=_cut(result.status, MAX_STATUS_CHARS), notes=notes,
                    checks=[replace(c, message=_cut(c.message, MAX_MESSAGE_CHARS)) for c in result.checks],
-                   answers={k: _cut(v, MAX_ANSWER_CHARS + 20) for k, v in result.answers.items() if k in keep})
+                   answers=answers)
 
 
 def read_state(out_dir: Path, log: Callable[[str], None]) -> dict:
