@@ -39,12 +39,12 @@ if TYPE_CHECKING:
     from .rubric import Rubric
 
 STATE_FILE = ".grading-state.json"
-#: Said wherever a result of ``--no-sandbox`` appears (gradebook, feedback, summary).
 #: The most one result keeps of each text (the rest is cut, saying so): a check's message, a note, the
 #: status; and the most notes. Answers: MAX_ANSWER_CHARS each (mlp_instructor.notebooks), known questions
 #: only, MAX_ANSWERS_TOTAL_CHARS for all of one student's answers together.
 MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MAX_STATUS_CHARS, MAX_NOTES = 1000, 2000, 500, 40
 MAX_ANSWERS_TOTAL_CHARS = 100_000
+#: Said wherever a result of ``--no-sandbox`` appears (gradebook, feedback, summary).
 UNPROTECTED = ("NOT PROTECTED: graded with --no-sandbox; the submissions' code ran with the instructor's "
                "rights and could have changed any grade")
 
