@@ -25,6 +25,8 @@ from pathlib import Path
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 ANSWER_TEXT = "YOUR ANSWER HERE"
+#: Longest written answer kept (the rest is cut, with a note), and most answer cells read per submission.
+MAX_ANSWER_CHARS, MAX_ANSWERS = 10_000, 200
 
 
 # ----------------------------------------------------------------------------
@@ -146,10 +148,14 @@ def collect_answers(notebooks: Path) -> tuple[dict[str, str], list[str]]:
 
     An answer still reading :data:`ANSWER_TEXT` is "" (left blank). The
     notebooks are the student's: anything in them is data, never trusted.
+    At most :data:`MAX_ANSWERS` answer cells are read and
+    :data:`MAX_ANSWER_CHARS` characters of each kept (cut as it is read, with
+    a note), so what the judge holds does not grow with the notebooks.
     """
     answers, notes = {}, []
     if not notebooks.is_dir():
         return answers, ["no notebooks/ folder: no written answers"]
+    cells_read = 0
     for path in sorted(notebooks.glob("*.ipynb")):
         try:
             nb = read_notebook(path)
@@ -161,6 +167,15 @@ def collect_answers(notebooks: Path) -> tuple[dict[str, str], list[str]]:
             course = metadata.get("mlp_course") if isinstance(metadata, dict) else None
             key = course.get("question") if isinstance(course, dict) else None
             if isinstance(key, str) and ANSWER_TAG in cell_tags(cell):
+                cells_read += 1
+                if cells_read > MAX_ANSWERS:
+                    notes.append(f"more than {MAX_ANSWERS} answer cells: the rest are not read")
+                    return answers, notes
                 text = str(cell.get("source", "")).strip()
-                answers[key] = "" if text == ANSWER_TEXT else text
+                if len(text) > MAX_ANSWER_CHARS:
+                    notes.append(f"the answer to {key[:100]} has {len(text)} characters: only the first "
+                                 f"{MAX_ANSWER_CHARS} are kept")
+                    text = text[:MAX_ANSWER_CHARS] + " [... cut]"
+                answers[key[:100]] = "" if text == ANSWER_TEXT else text
+        del nb
     return answers, notes

@@ -7,18 +7,24 @@ point stolen. Attacks that reach outside their sandbox leave marks the tests
 look for: files named :data:`MARK` and processes whose command line holds it.
 
 Used by ``tests/test_grading.py``; also runnable against any grader
-(``python -m tests.grading_attacks KIT OUT_DIR`` writes the class).
+(``python -m tests.grading_attacks KIT OUT_DIR [NAME...]`` writes the class, or
+only the submissions named).
 """
 # instructor-only
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
+import unicodedata
+import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from mlp_instructor.notebooks import read_notebook, write_notebook
+from mlp_instructor.grading.submissions import remove_tree
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -278,6 +284,124 @@ def _achieved(*args, **kwargs):
 _layers.Linear.forward = _achieved
 '''
 
+# The judge's own limits (issue 23). The worker's encoder is replaced from inside the sandbox (the
+# worker runs as __main__), so the replies the judge reads are whatever the student builds.
+
+# Builds a .npz of about `limit` bytes whose ZIP64 directory lists one entry per 47 bytes, all pointing
+# at one small array: reading the directory alone builds ~1.4 million entries for 64 MB.
+NPZ_FLOOD_BUILDER = r'''
+def _flood_npz(limit):
+    import io as _io, struct as _st, zlib as _zlib
+    import numpy as _np
+    _buffer = _io.BytesIO()
+    _np.save(_buffer, _np.zeros(1))
+    _data = _buffer.getvalue()
+    _crc = _zlib.crc32(_data)
+    _local = _st.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, _crc, len(_data), len(_data), 5, 0) \
+        + b"a.npy" + _data
+    _entry = _st.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, _crc, len(_data), len(_data),
+                      1, 0, 0, 0, 0, 0, 0) + b"a"
+    _n = (limit - len(_local) - 98) // len(_entry)
+    _directory = _entry * _n
+    _end64 = _st.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, _n, _n, len(_directory), len(_local))
+    _locator = _st.pack("<4sLQL", b"PK\x06\x07", 0, len(_local) + len(_directory), 1)
+    _end = _st.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(_directory), len(_local), 0)
+    return _local + _directory + _end64 + _locator + _end
+'''
+
+# Appended to mlp_core/__init__.py: every reply after the greeting is sent with `@REPLY@` as its arrays
+# and `@HEADER@` as its header (each a Python expression of the request's header `_h`).
+_REPLACED_ENCODER = NPZ_FLOOD_BUILDER + r'''
+import json as _json, struct as _struct, sys as _sys
+_worker = _sys.modules.get("__main__")
+_real_encode = getattr(_worker, "encode", None)
+_cache = {}
+def _encode(magic, _h, arrays):
+    if _h.get("id") == 0 or _real_encode is None:
+        return _real_encode(magic, _h, arrays)
+    if "reply" not in _cache:
+        _cache["reply"] = @REPLY@
+    _head = @HEADER@
+    return magic + _struct.pack(">I", len(_head)) + _head + _struct.pack(">Q", len(_cache["reply"])) + _cache["reply"]
+if _real_encode is not None:
+    _worker.encode = _encode
+'''
+#: Every reply a 64 MB npz listing ~1.4 million entries.
+NPZ_FLOOD = _REPLACED_ENCODER.replace("@REPLY@", "_flood_npz(64 * 2**20)").replace("@HEADER@", "_json.dumps(_h).encode()")
+#: Every reply header 300,000 brackets deep (under the 1 MB header limit).
+DEEP_HEADER = _REPLACED_ENCODER.replace("@REPLY@", "b''").replace(
+    "@HEADER@", "b'{\"id\": %d, \"x\": ' % _h.get('id') + b'[' * 300000 + b']' * 300000 + b'}'")
+#: Written answers of one flood: ten answers of this many characters, each in a notebook of its own.
+FLOOD_ANSWER_CHARS = 19 * 10**6
+#: Folders nested in the deep submission (deeper than Python's recursion limit).
+DEEP_FOLDERS = 1100
+
+
+def every_path(folder: Path) -> Iterator[Path]:
+    """Every path under ``folder`` (links not followed), without recursion: a submission may nest 1,100 deep."""
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        for entry in sorted(os.scandir(here), key=lambda e: e.name, reverse=True):
+            yield Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+
+
+def _nest(top: Path, depth: int, name: str = "d") -> None:
+    """``depth`` folders ``name/name/...`` in ``top`` (made through file descriptors: no path grows long)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("notes.txt", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd), "w") as f:
+            f.write("deep")
+    finally:
+        os.close(fd)
+
+
+def _as_zip(build: Callable[[Path], None]) -> Callable[[Path], None]:
+    """The submission as ``<name>.zip`` (deflated) in place of its folder, after ``build``."""
+    def make(kit: Path) -> None:
+        build(kit)
+        with zipfile.ZipFile(kit.parent / f"{kit.name}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in every_path(kit):
+                archive.write(path, f"{kit.name}/{path.relative_to(kit).as_posix()}")
+        remove_tree(kit)
+    return make
+
+
+def _deep_zip(kit: Path) -> None:
+    with zipfile.ZipFile(kit.parent / f"{kit.name}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in every_path(kit):
+            archive.write(path, f"{kit.name}/{path.relative_to(kit).as_posix()}")
+        archive.writestr("/".join(["d"] * DEEP_FOLDERS) + "/notes.txt", "deep")
+    remove_tree(kit)
+
+
+def _answer_flood(kit: Path) -> None:
+    """Ten notebooks of its own, each answering one question of the course with FLOOD_ANSWER_CHARS characters."""
+    keys = []
+    for path in sorted((kit / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            question = cell.get("metadata", {}).get("mlp_course", {}).get("question")
+            if question:
+                keys.append(question)
+    for k, key in enumerate(keys[:10]):
+        cell = {"cell_type": "markdown", "id": f"flood{k}", "source": "A" * FLOOD_ANSWER_CHARS,
+                "metadata": {"tags": ["answer"], "mlp_course": {"question": key}}}
+        notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+        (kit / "notebooks" / f"flood_{k:02d}.ipynb").write_text(json.dumps(notebook))
+
+
+def _second_spelling(kit: Path) -> None:
+    """A second submission whose name is this one's in Unicode's decomposed form (NFD): 'josé' twice."""
+    shutil.copytree(kit, kit.parent / unicodedata.normalize("NFD", kit.name))
+
+
 #: Every function the grader checks returns zeros of the right shape (or does nothing).
 ALL_ZEROS = {
     "Linear.forward": "self.cache = x\nreturn np.zeros((x.shape[0], self.out_features), dtype=x.dtype)",
@@ -514,6 +638,21 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
                              lambda kit: fill_only(kit, PUBLIC_VALUES)),
     "attack_memorised_labels": ("implements nothing; inside the grader, Sequential.forward looks each image up "
                                 "by a hash of its bytes in a table of MNIST's public test labels", _memorised_labels),
+    # The judge's own limits (issue 23): each of these made the judge fail, slow down or grow before.
+    "attack_deep_folders": (f"{DEEP_FOLDERS} nested folders beside the kit (a recursive walk of them fails)",
+                            lambda kit: _nest(kit, DEEP_FOLDERS)),
+    "attack_deep_zip": (f"a zip with an entry {DEEP_FOLDERS} folders deep", _deep_zip),
+    "attack_answer_flood": (f"a small zip unpacking to ten written answers of {FLOOD_ANSWER_CHARS:,} characters",
+                            _as_zip(_answer_flood)),
+    "attack_npz_flood": ("replaces the worker's encoder: every reply a 64 MB npz listing ~1.4 million entries",
+                         _append(NPZ_FLOOD)),
+    "attack_deep_header": ("replaces the worker's encoder: every reply header 300,000 brackets deep",
+                           _append(DEEP_HEADER)),
+    "attack_newline\n  victim                      100": ("a folder name with a newline and a forged summary line",
+                                                           lambda kit: None),
+    "attack_ansi\x1b[2J\x1b[H": ("a folder name with an ANSI escape that clears the screen", lambda kit: None),
+    "attack_jos\u00e9": ("two submissions, 'jos\u00e9' and 'jose\u0301': one name in two Unicode spellings",
+                         _second_spelling),
 }
 
 #: Ordinary faults and the full solution: they deserve what their code is worth.
@@ -535,4 +674,4 @@ def write_class(kit: Path, folder: Path, names: list[str] | None = None) -> None
 
 
 if __name__ == "__main__":
-    write_class(Path(sys.argv[1]), Path(sys.argv[2]))
+    write_class(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:] or None)

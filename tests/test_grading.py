@@ -88,9 +88,14 @@ EXPECTED = {
     "zip_deep": ({}, "graded the kit in the folder a/b/c/d/e/f/mlp-course/"),
     "zip_odd_names": ({}, "left out of the zip (2)"),
     **{name: ("all zero", None) for name in attacks.ATTACKS if name not in ("attack_symlinked_core",
-                                                                              "attack_forged_report")},
+                                                                              "attack_forged_report",
+                                                                              "attack_deep_folders", "attack_deep_zip",
+                                                                              "attack_jos\u00e9")},
     "attack_forged_report": ("all zero", "the sandbox did not start (the reply does not answer the request (the submission wrote into the channel?))"),
     "attack_memorised_labels": ("all zero", "test accuracy after 5 epochs on the fixed MNIST subset; it must reach 80%"),
+    "attack_answer_flood": ("all zero", f"has {attacks.FLOOD_ANSWER_CHARS} characters: only the first 10000 are kept"),
+    "attack_npz_flood": ("all zero", "the reply lists 1427842 entries, more than 256"),
+    "attack_deep_header": ("all zero", "the worker sent a reply header nested deeper than 16 levels"),
 }
 #: Submissions that cannot be graded at all, and the status the gradebook gives them.
 NOT_GRADED = {
@@ -101,6 +106,12 @@ NOT_GRADED = {
     "zoë": "no mlp_core package (mlp_core/__init__.py) in the submission",
     "ZOË <script>": "no mlp_core package (mlp_core/__init__.py) in the submission",
     "caf\\udce9": "no mlp_core package (mlp_core/__init__.py) in the submission",
+    "attack_deep_folders": "the submission has folders more than 32 levels deep (" + "/".join(["d"] * 33) + "): "
+                           "remove them and submit again",
+    "attack_deep_zip": "attack_deep_zip.zip: the zip has folders more than 32 levels deep (" + "d/" * 30 + "..."
+                       + "/d" * 20 + "/notes.txt): remove them and submit again",
+    "attack_jos\u00e9": "two submissions with this id ('attack_jose\u0301' and 'attack_jos\u00e9'; the same name in two "
+                        "Unicode spellings, 'attack_jose\\u0301' and 'attack_jos\\xe9'): keep one and grade again",
 }
 STUDENT_ANSWER = "Because the hash is of the decompressed bytes <b>not</b> the gzip. ```"
 #: What must never reach a student's feedback: lines of the checks, the rubric, the solution.
@@ -108,18 +119,18 @@ SECRETS = ("def build_checks", "[[item]]", "BEGIN SOLUTION", "np.matmul(x.T, gra
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    """Relative path -> hash of every file (links by target) under ``folder``."""
+    """Relative path -> hash of every file (links by target) under ``folder`` (walked without recursion)."""
     found = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            path = Path(dirpath) / name
-            key = os.fsencode(path.relative_to(folder)).decode("utf-8", "backslashreplace")
-            if path.is_symlink():
-                found[key] = "link:" + os.readlink(path)
-            elif path.is_file():
-                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-            else:  # a FIFO: opening it would wait for a writer
-                found[key] = "special"
+    for path in attacks.every_path(folder):
+        key = os.fsencode(path.relative_to(folder)).decode("utf-8", "backslashreplace")
+        if path.is_symlink():
+            found[key] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            continue
+        elif path.is_file():
+            found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:  # a FIFO: opening it would wait for a writer
+            found[key] = "special"
     return found
 
 
@@ -219,7 +230,8 @@ def graded(kit, tmp_path_factory):
                  "time": time.monotonic()}
     with open(out / "gradebook.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    return report, rows, out, subs, question, before, at_return, tmp
+    yield report, rows, out, subs, question, before, at_return, tmp
+    attacks.remove_tree(subs / "attack_deep_folders")  # pytest's own clean-up walks with recursion
 
 
 def item_points() -> dict[str, float]:
@@ -297,7 +309,7 @@ def test_no_file_outside_the_sandboxes_changed(graded):
     _, _, out, subs, _, before, _, tmp = graded
     assert tree_digest(subs) == before["subs"], "a submission was changed during grading"
     assert tree_digest(REPO / "mlp_instructor") | tree_digest(REPO / "mlp_core") == before["repo"]
-    marks = [p for p in tmp.rglob(f"*{attacks.MARK}*")] + [p for p in REPO.rglob(f"*{attacks.MARK}*")]
+    marks = [p for p in attacks.every_path(tmp) if attacks.MARK in p.name] + [p for p in REPO.rglob(f"*{attacks.MARK}*")]
     assert marks == []
 
 
@@ -710,3 +722,12 @@ def test_softmax_and_cross_entropy_stability_is_judged_by_values_whatever_the_se
             assert texts == []
             message = verdict(check, request, {"ok": True}, outputs, expected, {})
             assert "contains NaN or infinity" in message, (name, seed, message)
+
+
+def test_the_summary_gives_every_student_one_line_and_obeys_no_escape(graded):
+    """A folder named with a newline cannot forge a line, nor one with an ANSI escape clear the screen."""
+    report, rows, *_ = graded
+    summary = report.summary()
+    assert "\x1b" not in summary and not re.search(r"^\s*victim", summary, re.M)
+    assert "  attack_newline\\n  victim" in summary and "attack_ansi\\x1b[2J\\x1b[H" in summary
+    assert len(summary.splitlines()) == len(rows) + 2  # the count, one line per student, where the files are

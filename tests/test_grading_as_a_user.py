@@ -35,7 +35,7 @@ NAMES = ["full_marks", "sigmoid_sign", *attacks.ATTACKS]
 
 def digest(folder: Path) -> dict[str, str]:
     found = {}
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(attacks.every_path(folder)):  # a submission nests 1,100 folders deep
         if path.is_symlink():
             found[str(path.relative_to(folder))] = "link:" + os.readlink(path)
         elif path.is_file():
@@ -86,12 +86,12 @@ def graded(tmp_path_factory):
                                                                            "gradebook.csv").read_bytes()}
         time.sleep(max(0.0, start + 7 - time.monotonic()))  # the daemon attack would be rewriting by now
         after = {"subs": digest(subs), "repo": digest(REPO / "mlp_core") | digest(REPO / "mlp_instructor")}
-        marks = [str(p) for p in home.rglob(f"*{attacks.MARK}*")]
+        marks = [str(p) for p in attacks.every_path(home) if attacks.MARK in p.name]
         yield {"root": gradebook(root_out), "user": gradebook(home / "class" / "gradebook"), "proc": proc,
                "before": before, "after": after, "marks": marks, "at_return": at_return, "home": home,
                "uid": user.pw_uid}
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        attacks.remove_tree(home)
 
 
 def test_the_user_grades_the_class_with_the_same_scores_as_root(graded):

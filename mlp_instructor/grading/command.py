@@ -7,6 +7,12 @@ result the moment it is ready (state, gradebook row, feedback page), so
 Ctrl-C or SIGTERM loses at most the submissions being graded: it stops every
 sandbox, keeps what is finished, and the same command resumes. The answer
 pages are written last, from every result.
+
+Every step taken for one student (hashing, grading, writing the result) is
+inside one error boundary: whatever goes wrong costs that student a status
+saying so, and the class is graded to the end. Every line printed is
+:func:`~.documents.terminal_text`: a student id cannot forge a line or move
+the cursor.
 """
 
 from __future__ import annotations
@@ -27,16 +33,18 @@ from mlp_instructor.sandbox.process import SandboxBroken, kill_all_sandboxes
 from mlp_lab.argtypes import positive_int
 
 from . import GradingError
+from .documents import terminal_text
 from .gradebook import points_text, write_gradebook
 from .judge import Grader, Interrupted
 from .lms import DEFAULT_ASSIGNMENT, MISSING, LmsReport, write_lms
 from .manual import Extras
 from .pages import write_answer_pages, write_feedback
 from .preflight import broken_mid_class, preflight
-from .results import UNPROTECTED, SubmissionResult, previous_results, read_state, write_state
+from .results import (UNPROTECTED, SubmissionResult, append_result, bounded, previous_results, read_state,
+                      write_state)
 from .roster import read_roster
 from .rubric import DEFAULT_RUBRIC
-from .submissions import Submission, content_hash, discover_submissions, printable
+from .submissions import Submission, content_hash, discover_submissions
 
 
 @dataclass
@@ -59,12 +67,12 @@ class GradeReport:
                      f"(--force regrades them); class mean {mean:.2f} / {points_text(self.max_points)}")
         for r in self.results:
             flag = "" if r.status == "graded" else f"  ({r.status})"
-            lines.append(f"  {printable(r.student):<24} {points_text(r.total):>7}{flag}")
+            lines.append(f"  {terminal_text(r.student):<24} {points_text(r.total):>7}{flag}")
         lines.append(f"gradebook: {self.out_dir / 'gradebook.csv'}; feedback: {self.out_dir / 'feedback'}; "
                      f"written answers: {self.out_dir / 'answers'}")
         if self.lms is not None:
             lines += self.lms.lines()
-        return "\n".join(lines)
+        return "\n".join(terminal_text(line) for line in lines)
 
 
 class _Terminated(BaseException):
@@ -119,6 +127,7 @@ def grade(
     is written.
     """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
+    log = _one_line_each(log)
     if missing not in MISSING:
         raise GradingError(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
     if roster is None and (missing != "blank" or assignment != DEFAULT_ASSIGNMENT or lms_feedback):
@@ -165,6 +174,11 @@ def grade(
             signal.signal(signal.SIGTERM, previous_handler)
 
 
+def _one_line_each(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log``, each line shown as :func:`~.documents.terminal_text` (a student's text cannot add a line)."""
+    return lambda line: log(terminal_text(line))
+
+
 def _submission_hash(submission: Submission) -> str:
     """The content hash, mixed with the reason it cannot be graded (if any): fixing that regrades it."""
     digest = content_hash(submission.path)
@@ -176,26 +190,45 @@ def _submission_hash(submission: Submission) -> str:
 def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path, state: dict,
                force: bool, jobs: int | None, log: Callable[[str], None], extras: Extras) -> GradeReport:
     previous = previous_results(state, grader.fingerprint, log)
-    hashes = {s: _submission_hash(sub) for s, sub in submissions.items()}
-    todo = [s for s in submissions if force or previous.get(s, {}).get("hash") != hashes[s]]
+    hashes: dict[str, str] = {}
+    results: dict[str, SubmissionResult] = {}
+    failed: dict[str, SubmissionResult] = {}  # could not even be hashed: a result of its own, not graded
+    for s, sub in submissions.items():
+        try:
+            hashes[s] = _submission_hash(sub)
+        except Exception as exc:  # noqa: BLE001 - one submission's problem is its own
+            hashes[s] = ""
+            failed[s] = grader.failed(s, "", _grader_error(exc))  # hash "": always graded again
+            continue
+        kept = previous.get(s)
+        if not force and isinstance(kept, dict) and kept.get("hash") == hashes[s]:
+            try:
+                results[s] = bounded(SubmissionResult.from_dict(kept), grader.questions)
+            except (TypeError, ValueError, AttributeError):  # a damaged line of the state file: graded again
+                pass
+    todo = [s for s in submissions if s not in results and s not in failed]
     possible = round(grader.rubric.max_points + extras.written_max, 2)  # the items and the written answers
-    results = {s: SubmissionResult.from_dict(previous[s]) for s in submissions if s not in todo}
     for kept in results.values():  # the written scores or the late policy may have changed since
         extras.apply(kept)
         write_feedback(out_dir, kept, grader.rubric, grader.descriptions)
     lock = threading.Lock()
 
-    def save(result: SubmissionResult | None) -> None:
+    def save(result: SubmissionResult) -> None:
         with lock:
-            if result is not None:
-                extras.apply(result)  # the written answers' points and the late penalty
-                results[result.student] = result
+            try:
+                result = extras.apply(bounded(result, grader.questions))  # + written answers, late penalty
                 write_feedback(out_dir, result, grader.rubric, grader.descriptions)
-            ordered = [results[s] for s in sorted(results)]
-            write_state(out_dir, grader.fingerprint, ordered)
-            write_gradebook(out_dir / "gradebook.csv", grader.rubric, ordered)
+            except Exception as exc:  # noqa: BLE001 - its pages could not be written: it says so, the class goes on
+                result = grader.failed(result.student, "", _grader_error(exc))
+                write_feedback(out_dir, result, grader.rubric, grader.descriptions)
+            results[result.student] = result
+            append_result(out_dir, result)
+            write_gradebook(out_dir / "gradebook.csv", grader.rubric, [results[s] for s in sorted(results)])
 
-    save(None)
+    write_state(out_dir, grader.fingerprint, [results[s] for s in sorted(results)])
+    write_gradebook(out_dir / "gradebook.csv", grader.rubric, [results[s] for s in sorted(results)])
+    for result in failed.values():
+        save(result)
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1, 64))
     if todo:
         log(f"grading {len(todo)} submission(s) with {workers} at a time...")
@@ -209,6 +242,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
         while pending and broken is None:
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
+                student = futures[future]
                 try:
                     result = future.result()
                 except Interrupted:
@@ -217,11 +251,9 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
                     broken = broken or (futures[future], exc)
                     continue
                 except Exception as exc:  # noqa: BLE001 - a grader bug costs one submission, never the run
-                    student = futures[future]
-                    result = grader.failed(student, hashes[student],
-                                           f"grader error ({type(exc).__name__}: {exc}); please report it")
+                    result = grader.failed(student, "", _grader_error(exc))
                 save(result)
-                log(f"  {printable(result.student)}: {points_text(result.total)} / {points_text(possible)} "
+                log(f"  {result.student}: {points_text(result.total)} / {points_text(possible)} "
                     f"({result.seconds:.1f} s)")
         if broken is not None:
             grader.stopping.set()
@@ -238,15 +270,23 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     finally:
         pool.shutdown(wait=True)
     ordered = [results[s] for s in sorted(results)]
-    write_answer_pages(out_dir, grader.questions, ordered)
+    write_state(out_dir, grader.fingerprint, ordered)  # compacted: one line per student
+    try:
+        write_answer_pages(out_dir, grader.questions, ordered)
+    except Exception as exc:  # noqa: BLE001 - the gradebook and the feedback are written; say what is missing
+        log(f"the answer pages could not be written ({_grader_error(exc)})")
     extras.write_sheet(ordered)
     if interrupted:
         raise KeyboardInterrupt
     if broken is not None:
-        raise GradingError(broken_mid_class(printable(broken[0]), broken[1], len([s for s in todo if s in results]),
-                                            len(todo)))
-    return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),
+        raise GradingError(broken_mid_class(broken[0], broken[1], len([s for s in todo if s in results]), len(todo)))
+    graded = sorted(set(todo) | set(failed))
+    return GradeReport(out_dir, ordered, graded, sorted(set(submissions) - set(graded)),
                        possible, grader.sandboxed)
+
+
+def _grader_error(exc: BaseException) -> str:
+    return f"grader error ({type(exc).__name__}: {str(exc)[:300]}); please report it"
 
 
 # ----------------------------------------------------------------------------
@@ -300,7 +340,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                        assignment=args.assignment, lms_feedback=args.lms_feedback, late=args.late,
                        submission_times=args.submission_times, log=lambda line: print(line, flush=True))
     except GradingError as exc:
-        print(f"python -m mlp_core grade: error: {exc}", file=sys.stderr)
+        print(f"python -m mlp_core grade: error: {terminal_text(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("python -m mlp_core grade: stopped; finished submissions are kept, run it again to resume",

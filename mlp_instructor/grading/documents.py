@@ -1,11 +1,14 @@
-"""Feedback and answer pages: one document structure, rendered to Markdown and to HTML.
+"""Feedback and answer pages: one document structure, rendered to Markdown and to HTML; safe names.
 
 Every piece of text that comes from a student (ids, answers, error
 messages of their code, file names) is escaped by both renderers alike:
 HTML-escaped in both (Markdown renders inline HTML), Markdown's own
 punctuation backslash-escaped in Markdown, and multi-line student text shown
 verbatim in a code block (a ``<pre>`` in HTML, a fence longer than any run
-of backticks in it in Markdown).
+of backticks in it in Markdown). On a terminal, every line is
+:func:`terminal_text`: control characters (a newline, an ANSI escape, a
+right-to-left override) are shown as escapes, never obeyed. File names
+come from :func:`file_stem`, CSV cells from :func:`csv_cell`.
 """
 
 from __future__ import annotations
@@ -137,6 +140,16 @@ def file_stem(student: str) -> str:
     readable = re.sub(r"[^a-z0-9]+", "-", ascii_part.lower()).strip("-")[:40] or "student"
     digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:10]
     return f"{readable}-{digest}"
+
+
+#: Characters a terminal obeys rather than shows: C0 and C1 controls, DEL, line and paragraph separators,
+#: and the bidirectional overrides that reorder what follows them.
+_TERMINAL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as one terminal line shows it: printable, each control character as its escape (``\\n``, ``\\x1b``)."""
+    return _TERMINAL_CONTROL.sub(lambda m: ascii(m[0])[1:-1], printable(str(text)))
 
 
 def csv_cell(text: str) -> str:

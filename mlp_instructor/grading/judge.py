@@ -47,7 +47,7 @@ from . import GradingError
 from .results import UNPROTECTED, CheckResult, SubmissionResult
 from .rubric import DEFAULT_RUBRIC, load_rubric
 from .notebook_code import ExtractionError, NotebookCode
-from .submissions import SubmissionError, content_hash, find_kits, printable, take_kit, unpack_zip
+from .submissions import SubmissionError, content_hash, find_kits, printable, remove_tree, take_kit, unpack_zip
 
 #: The instructor's code a result depends on (relative to mlp_instructor/; a folder: its modules).
 JUDGING_CODE: tuple[str, ...] = ("grading", "hidden_checks", "sandbox", "worker", "notebooks.py")
@@ -128,7 +128,7 @@ class Grader:
         kill_all_sandboxes()
         if self.cgroups:
             Cgroup.remove_parents()
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        remove_tree(self.workspace)
 
     def __enter__(self) -> "Grader":
         return self
@@ -182,8 +182,10 @@ class Grader:
             if self.stopping.is_set():
                 raise Interrupted(student) from None
             raise
+        except SubmissionError as exc:  # past a limit of the walk (too deep, too many entries): this one only
+            self._not_run(result, str(exc))
         finally:
-            shutil.rmtree(base, ignore_errors=True)
+            remove_tree(base)
         if self.stopping.is_set():
             raise Interrupted(student)
         self._score(result)

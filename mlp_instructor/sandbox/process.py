@@ -5,9 +5,9 @@ submission's cgroup and sets the rlimits, then becomes ``bwrap``: both must
 happen before any of the submission's code runs), keeps the worker's stdin and
 stdout as the channel, and sends one request at a time
 (:meth:`Sandbox.call`). Everything that comes back is data: the header is
-JSON of bounded size, the arrays an ``.npz`` read without pickles
-(:func:`load_arrays`); a reply that is late, malformed, too large or for
-another request ends the worker (:class:`WorkerFailure`), and the judge
+JSON of bounded size and nesting, the arrays an ``.npz`` read without
+pickles, its entry count checked before any entry is built (:mod:`.replies`);
+a reply that is late, malformed, too large or for another request ends the worker (:class:`WorkerFailure`), and the judge
 starts a new one for the checks left.
 
 A worker that never sends its start mark (:data:`~mlp_instructor.worker.STARTED`,
@@ -21,7 +21,6 @@ sandbox of this process (Ctrl-C, SIGTERM).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import select
@@ -31,31 +30,17 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
-
-import numpy as np
 
 from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, STARTED, encode
 
 from .bwrap import SandboxError, sandbox_command, unsandboxed_command, worker_env
 from .limits import Cgroup, Limits, rlimits
+from .replies import MAX_REPLY_BYTES, WorkerFailure, load_arrays, load_header
 
-#: Largest reply the judge reads (the largest real one, the end-to-end
-#: check's predictions, is one int64 per test image).
-MAX_REPLY_BYTES = 64 * 2**20
 #: How long a new worker may take to start (the sandbox, the interpreter and numpy, before any of the
 #: submission's code): not the submission's time, and longer than any machine that can grade needs.
 START_SECONDS = 60.0
-
-
-class WorkerFailure(Exception):
-    """The worker did not answer properly: timed out, died, or sent a malformed reply."""
-
-    def __init__(self, reason: str, fatal: bool = True):
-        super().__init__(reason)
-        self.reason = reason
-        self.fatal = fatal  # the worker is gone or unusable: start a new one
 
 
 class SandboxBroken(SandboxError):
@@ -159,11 +144,8 @@ class Sandbox:
         (n,) = struct.unpack(">I", self._read(4, deadline, what))
         if n > MAX_HEADER:
             raise WorkerFailure("the worker sent a reply header that is too large")
-        try:
-            header = json.loads(self._read(n, deadline, what))
-        except ValueError:
-            raise WorkerFailure("the worker sent a malformed reply header") from None
-        if not isinstance(header, dict) or header.get("id") != request_id:
+        header = load_header(self._read(n, deadline, what))
+        if header.get("id") != request_id:
             raise WorkerFailure("the reply does not answer the request (the submission wrote into the channel?)")
         (m,) = struct.unpack(">Q", self._read(8, deadline, what))
         if m > MAX_REPLY_BYTES:
@@ -260,25 +242,6 @@ def _write_all(fd: int, data: bytes, deadline: float) -> None:
         if ready:
             written = os.write(fd, view[: 1 << 16])
             view = view[written:]
-
-
-def load_arrays(blob: bytes) -> dict:
-    """The arrays of an .npz reply: no pickles, numeric or bool dtypes only, bounded sizes."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            infos = archive.infolist()
-            if len(infos) > 256 or sum(i.file_size for i in infos) > MAX_REPLY_BYTES:
-                raise WorkerFailure("the reply holds too many or too large arrays", fatal=False)
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except WorkerFailure:
-        raise
-    except Exception:  # noqa: BLE001 - whatever the bytes are, it is a malformed reply
-        raise WorkerFailure("the worker sent arrays that cannot be read", fatal=False) from None
-    for key, value in arrays.items():
-        if value.dtype.kind not in "biuf":
-            raise WorkerFailure(f"the reply's {key!r} has dtype {value.dtype}, not a number", fatal=False)
-    return arrays
 
 
 def _signal_name(number: int) -> str:
