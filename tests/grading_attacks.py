@@ -23,8 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from mlp_instructor.notebooks import read_notebook, write_notebook
 from mlp_instructor.grading.submissions import remove_tree
+from mlp_instructor.notebooks import read_notebook, write_notebook
 from mlp_instructor.release.markers import fill_in_solutions, find_regions
 
 REPO = Path(__file__).resolve().parents[1]
