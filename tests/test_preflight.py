@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import pytest
 
 from mlp_instructor.grading import GradingError
 from mlp_instructor.grading.command import grade
+from mlp_instructor.grading.gradebook import points_text
 from mlp_instructor.grading.preflight import RELEASE, SOLUTION, uid_map_hint, verdict_problems
 from mlp_instructor.grading.results import CheckResult, SubmissionResult
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
@@ -217,13 +219,14 @@ def test_a_sandbox_that_breaks_mid_class_stops_and_writes_no_zero(submissions, t
     proc = subprocess.run([sys.executable, *grade_command(submissions, out, "--jobs", "1")], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "the instructor's solution gets 100 / 100 and the empty release 0 / 100" in proc.stdout
+    full = points_text(load_rubric(DEFAULT_RUBRIC).max_points)
+    assert f"the instructor's solution gets {full} / {full} and the empty release 0 / {full}" in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "the sandbox stopped working while grading " in errors[0], proc.stderr
     assert MACHINE in errors[0] and "the 1 graded before are kept" in errors[0]
     with open(out / "gradebook.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(row["total"], row["status"]) for row in rows] == [("100", "graded")]
+    assert [(row["total"], row["status"]) for row in rows] == [(full, "graded")]
     assert len(list((out / "feedback").glob("*.md"))) == 1
 
 
@@ -240,8 +243,12 @@ def test_limits_the_solution_cannot_meet_are_refused(submissions, tmp_path):
     out = tmp_path / "gradebook"
     earlier_gradebook(out)
     before = folder_state(out)
-    with pytest.raises(GradingError, match=r"the instructor's solution gets 92 / 100 \(under this run's limits and "
-                                           r"sandbox\): end_to_end 0 / 8: end_to_end\.\S+ \S"):
+    items = load_rubric(DEFAULT_RUBRIC)
+    e2e = next(item.points for item in items.items if item.id == "end_to_end")
+    full, short = points_text(items.max_points), points_text(items.max_points - e2e)
+    with pytest.raises(GradingError, match=rf"the instructor's solution gets {re.escape(short)} / {re.escape(full)} "
+                                           rf"\(under this run's limits and sandbox\): end_to_end 0 / "
+                                           rf"{re.escape(points_text(e2e))}: end_to_end\.\S+ \S"):
         grade(submissions, out, rubric=rubric, data_dir=require_mnist(), log=lambda line: None)
     assert folder_state(out) == before
 
