@@ -161,13 +161,13 @@ def find_regions(source: str, filename: str = "<source>") -> list[Region]:
         raise ReleaseError(f"{filename}:{open_line}: {BEGIN_MARKER!r} is never closed")
     if not regions:
         return regions
-    functions = _enclosing_functions(source, filename)
+    functions = function_spans(source, filename)
     return [
         Region(r.begin, r.end, r.indent, _innermost(functions, r.begin)) for r in regions
     ]
 
 
-def _enclosing_functions(source: str, filename: str) -> list[tuple[int, int, str]]:
+def function_spans(source: str, filename: str) -> list[tuple[int, int, str]]:
     """(first line, last line, qualified name) of every function in ``source``."""
     try:
         tree = ast.parse(source, filename)

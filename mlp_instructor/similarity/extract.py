@@ -30,7 +30,7 @@ from pathlib import Path
 from mlp_core.progress import placeholder_function
 from mlp_instructor.grading.submissions import Submission, SubmissionError, find_kits, printable, take_kit, unpack_zip
 from mlp_instructor.notebooks import read_notebook
-from mlp_instructor.release.markers import _enclosing_functions as function_spans
+from mlp_instructor.release.markers import function_spans
 
 #: Longest fragment compared, in characters (a 2 MB module of generated code is cut, and the note says so).
 MAX_FRAGMENT_CHARS = 100_000
