@@ -257,8 +257,8 @@ def test_the_gradebook_and_the_feedback_write_points_alike(tmp_path):
     assert [row[k] for k in ("linear", "sigmoid", "sequential", "l2", "total")] == ["10", "1.67", "2.5", "0.3", "86.14"]
     page = to_markdown(feedback_blocks(result, rubric, {"sigmoid.forward": "Sigmoid.forward"}))
     assert "**Total: 86.14 / 100**" in page
-    # (a cell's leading "1." escaped, as Markdown would start an ordered list there)
-    assert "| Sigmoid: forward and backward, stable on large inputs | 1\\.67 / 5 | 0 / 1 |" in page
+    # (a number is no list marker: written as it is, no backslash)
+    assert "| Sigmoid: forward and backward, stable on large inputs | 1.67 / 5 | 0 / 1 |" in page
     assert "### Sequential: forward and backpropagation through the layer list (notebook 04): 2.5 / 5" in page
     assert "- FAIL Sigmoid.forward: wrong values" in page
 

@@ -6,8 +6,9 @@ both escape the student's text alike. A feedback page gives the total, the
 points per rubric item, notes on what was left out, a summary of what went
 wrong, then every check passed or failed with its reason: never the hidden
 inputs or the expected values. An answer page puts one written question,
-its model answer and every student's answer side by side, verbatim, for
-grading by hand.
+its model answer and every student's answer side by side, for grading by
+hand: in Markdown as written, in HTML as the notebook shows them (Markdown
+and math rendered, no HTML of the student's let through: :mod:`.markup`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from mlp_core.atomic import atomic_write_text
 from mlp_instructor.notebooks import Question
 
-from .documents import Block, Heading, Items, Para, Table, Verbatim, to_html, to_markdown
+from .documents import Block, Cell, Heading, Items, Para, Table, to_html, to_markdown
 from .gradebook import points_text
 from .results import UNPROTECTED, SubmissionResult, item_results
 from .rubric import Rubric
@@ -65,11 +66,11 @@ def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict
 
 
 def answer_blocks(question: Question, results: list[SubmissionResult]) -> list[Block]:
-    """One question: the question, the model answer, then every student's answer verbatim."""
+    """One question: the question, the model answer, then every student's answer (notebook Markdown cells)."""
     answers = [(r.student, r.answers.get(question.key)) for r in results]
     blocks: list[Block] = [Heading(1, question.key), Para(f"From notebooks/{question.notebook}."),
-                           Heading(2, "Question"), Verbatim(question.text.strip()),
-                           Heading(2, "Model answer"), Verbatim(question.model_answer.strip()),
+                           Heading(2, "Question"), Cell(question.text.strip()),
+                           Heading(2, "Model answer"), Cell(question.model_answer.strip()),
                            Heading(2, f"Answers ({sum(bool(a) for _, a in answers)} of {len(answers)} students answered)")]
     for student, text in answers:
         blocks.append(Heading(3, student))
@@ -78,7 +79,7 @@ def answer_blocks(question: Question, results: list[SubmissionResult]) -> list[B
         elif not text:
             blocks.append(Para("(left blank)"))
         else:
-            blocks.append(Verbatim(text))
+            blocks.append(Cell(text))
     return blocks
 
 

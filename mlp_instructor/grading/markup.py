@@ -1,0 +1,102 @@
+"""Markdown and LaTeX math of a notebook cell as safe, self-contained HTML (no network, no script).
+
+The answer pages show each written question, its model answer and every
+student's answer as they read in the notebook: Markdown rendered by
+`mistune <https://mistune.lepture.com>`_ (the renderer nbconvert uses) and
+``$...$`` / ``$$...$$`` math drawn by matplotlib's mathtext into SVG, each
+embedded in the page as a ``data:`` image. The page loads nothing from
+anywhere: no CDN, no font, no student image.
+
+Student text is data, never markup of the instructor's page:
+
+* raw HTML in the Markdown (``<script>``, ``<img onerror=...>``) is shown as
+  text, escaped;
+* links keep only harmless targets (mistune's ``javascript:``, ``vbscript:``,
+  ``file:`` and ``data:`` filter) and open nothing by themselves;
+* images are not loaded: each is shown as its alt text and address;
+* headings are moved down three levels, below the page's own;
+* math is drawn as paths inside an ``<img>`` (an image cannot run script),
+  its TeX source as the alt text; a formula mathtext cannot draw is shown as
+  its source, in code style.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import re
+
+import mistune
+from mistune.renderers.html import HTMLRenderer
+
+from .submissions import printable
+
+#: Commands of the notebooks that mathtext lacks, and what it draws for them.
+_TEX_SPELLINGS = {r"\tfrac": r"\frac", r"\dfrac": r"\frac", r"\lVert": r"\Vert", r"\rVert": r"\Vert",
+                  r"\lvert": "|", r"\rvert": "|"}
+_FRAC_SHORTHAND = re.compile(r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])")  # \frac12: mathtext wants \frac{1}{2}
+#: Points per em of the formulas: the size of the page's text (16 px = 12 pt).
+MATH_POINTS = 12
+
+
+@functools.lru_cache(maxsize=4096)
+def math_html(tex: str, display: bool = False) -> str:
+    """One formula (without its dollars) as an ``<img>`` of its SVG drawing, or its escaped source if undrawable."""
+    import matplotlib
+    from matplotlib import mathtext
+    from matplotlib.font_manager import FontProperties
+
+    source = " ".join(printable(tex).split())
+    drawn = source
+    for old, new in _TEX_SPELLINGS.items():
+        drawn = drawn.replace(old, new)
+    drawn = _FRAC_SHORTHAND.sub(r"\\frac{\1}{\2}", drawn)
+    buffer = io.BytesIO()
+    try:
+        with matplotlib.rc_context({"mathtext.fontset": "cm", "svg.fonttype": "path", "svg.hashsalt": "mlp"}):
+            depth = mathtext.math_to_image(f"${drawn}$", buffer, prop=FontProperties(size=MATH_POINTS),
+                                           format="svg")
+    except Exception:  # noqa: BLE001 - mathtext's parse errors are ValueErrors, others of its own; all mean "cannot draw"
+        return f"<code class='tex' title='not drawn: mathtext cannot draw this'>{html.escape(source)}</code>"
+    svg = re.sub(rb"<metadata>.*?</metadata>\s*", b"", buffer.getvalue(), flags=re.S)  # no creation date
+    data = base64.b64encode(svg).decode("ascii")
+    style = "display:block;margin:.5em auto" if display else f"vertical-align:-{depth:.2f}pt"
+    return f"<img class='math' style='{style}' alt='{html.escape(source, quote=True)}' src='data:image/svg+xml;base64,{data}'>"
+
+
+class _SafeRenderer(HTMLRenderer):
+    """mistune's HTML renderer with raw HTML escaped, headings moved down, images not loaded, math drawn."""
+
+    def __init__(self) -> None:
+        super().__init__(escape=True)
+
+    def heading(self, text: str, level: int, **attrs) -> str:
+        level = min(6, level + 3)
+        return f"<h{level}>{text}</h{level}>\n"
+
+    def link(self, text: str, url: str, title: str | None = None) -> str:
+        attrs = {"href": self.sanitize_url(url), "title": title or None, "rel": "nofollow noopener noreferrer"}
+        return f"<a{self.render_attrs(attrs)}>{text}</a>"
+
+    def image(self, text: str, url: str, title: str | None = None) -> str:
+        return f"<span class='image'>[image: {text}] ({html.escape(url)})</span>"  # text: rendered, escaped
+
+    def inline_math(self, text: str) -> str:
+        return math_html(text)
+
+    def block_math(self, text: str) -> str:
+        return math_html(text, display=True) + "\n"
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown() -> mistune.Markdown:
+    plugins = ["math", "mistune.plugins.math.math_in_list", "mistune.plugins.math.math_in_quote",
+               "strikethrough", "table"]
+    return mistune.create_markdown(renderer=_SafeRenderer(), plugins=plugins)
+
+
+def markdown_html(text: str) -> str:
+    """A Markdown cell's text (math included) as an HTML fragment: safe to embed in any page."""
+    return _markdown()(printable(text))
