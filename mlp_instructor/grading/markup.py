@@ -28,9 +28,13 @@ import html
 import io
 import re
 
-import mistune
-from mistune.renderers.html import HTMLRenderer
+try:
+    import mistune
+    from mistune.renderers.html import HTMLRenderer
+except ImportError:  # the grade command says what to install (markdown_html); the rest of the grader works
+    mistune, HTMLRenderer = None, object
 
+from . import GradingError
 from .submissions import printable
 
 #: Commands of the notebooks that mathtext lacks, and what it draws for them.
@@ -91,7 +95,10 @@ class _SafeRenderer(HTMLRenderer):
 
 
 @functools.lru_cache(maxsize=1)
-def _markdown() -> mistune.Markdown:
+def _markdown():
+    if mistune is None:
+        raise GradingError("the answer pages render Markdown with mistune, which is not installed: "
+                           "pip install -c constraints.txt -e '.[grading]'")
     plugins = ["math", "mistune.plugins.math.math_in_list", "mistune.plugins.math.math_in_quote",
                "strikethrough", "table"]
     return mistune.create_markdown(renderer=_SafeRenderer(), plugins=plugins)
