@@ -22,7 +22,7 @@ import pytest
 
 from mlp_instructor.grading.documents import Cell, md_inline, to_html, to_markdown
 from mlp_instructor.grading.markup import markdown_html
-from mlp_instructor.grading.pages import answer_blocks
+from mlp_instructor.grading.pages import answer_blocks, write_answer_pages
 from mlp_instructor.grading.results import SubmissionResult
 from mlp_instructor.notebooks import Question
 
@@ -60,8 +60,7 @@ ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h
 
 
 def answer_page() -> str:
-    results = [SubmissionResult(name, "0" * 64, answers={"03_losses/Q1": text}) for name, text in ANSWERS.items()]
-    return to_html(answer_blocks(QUESTION, results), QUESTION.key)
+    return to_html(answer_blocks(QUESTION, list(ANSWERS.items())), QUESTION.key)
 
 
 class Elements(HTMLParser):
@@ -109,13 +108,25 @@ def test_student_text_never_becomes_markup_of_the_page():
 
 
 def test_the_markdown_answer_page_keeps_each_answer_as_written():
-    page = to_markdown(answer_blocks(QUESTION, [SubmissionResult("ada", "0" * 64, answers={"03_losses/Q1": ANSWERS["ada"]})]))
+    page = to_markdown(answer_blocks(QUESTION, [("ada", ANSWERS["ada"]), ("bob", None), ("cy", "")]))
     assert f"```\n{ANSWERS['ada']}\n```" in page
+    assert "## Answers (1 of 3 students answered)" in page and "(no answer cell found)" in page and "(left blank)" in page
 
 
 def test_a_cell_is_rendered_once_per_page_block():
     assert to_html([Cell("*a* $x$")], "t").count("<img class='math'") == 1
     assert markdown_html("no math here") == "<p>no math here</p>\n"
+
+
+def test_answer_pages_written_by_several_processes_are_those_written_by_one(tmp_path):
+    questions = {QUESTION.key: QUESTION, "03_losses/Q2": Question("03_losses/Q2", "03_losses.ipynb", "Why $1/N$?", "A mean.")}
+    results = [SubmissionResult(name, "0" * 64, answers={"03_losses/Q1": text, "03_losses/Q2": f"$N = {k}$"})
+               for k, (name, text) in enumerate(ANSWERS.items())]
+    write_answer_pages(tmp_path / "one", questions, results, jobs=1)
+    write_answer_pages(tmp_path / "two", questions, results, jobs=2)
+    one, two = (sorted((tmp_path / d / "answers").iterdir()) for d in ("one", "two"))
+    assert [p.name for p in one] == ["03_losses-Q1.html", "03_losses-Q1.md", "03_losses-Q2.html", "03_losses-Q2.md"]
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
 
 
 CHROMIUM = Path("/usr/bin/chromium")

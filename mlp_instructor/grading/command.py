@@ -198,7 +198,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     finally:
         pool.shutdown(wait=True)
     ordered = [results[s] for s in sorted(results)]
-    write_answer_pages(out_dir, grader.questions, ordered)
+    write_answer_pages(out_dir, grader.questions, ordered, jobs=jobs or os.cpu_count() or 1)
     if interrupted:
         raise KeyboardInterrupt
     return GradeReport(out_dir, ordered, sorted(todo), sorted(set(submissions) - set(todo)),

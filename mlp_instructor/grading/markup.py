@@ -15,9 +15,10 @@ Student text is data, never markup of the instructor's page:
   ``file:`` and ``data:`` filter) and open nothing by themselves;
 * images are not loaded: each is shown as its alt text and address;
 * headings are moved down three levels, below the page's own;
-* math is drawn as paths inside an ``<img>`` (an image cannot run script),
-  its TeX source as the alt text; a formula mathtext cannot draw is shown as
-  its source, in code style.
+* math is drawn as one SVG path of glyph outlines inside an ``<img>`` (an
+  image cannot run script; the drawing holds no text), its TeX source as the
+  alt text; a formula mathtext cannot draw is shown as its source, in code
+  style.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import io
 import re
 
 try:
@@ -45,27 +45,47 @@ _FRAC_SHORTHAND = re.compile(r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])")  # \frac
 MATH_POINTS = 12
 
 
+#: SVG path commands of matplotlib's path codes (MOVETO, LINETO, CURVE3, CURVE4, CLOSEPOLY).
+_SVG_COMMANDS = {1: "M", 2: "L", 3: "Q", 4: "C", 79: "Z"}
+
+
+def _formula_svg(tex: str) -> tuple[str, float]:
+    """``tex`` drawn by mathtext as one SVG path (glyph outlines, no text), and its depth below the baseline in pt.
+
+    Raises ValueError (or another error of mathtext's) for what mathtext cannot draw.
+    """
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.path import Path as MplPath
+    from matplotlib.textpath import text_to_path
+
+    with matplotlib.rc_context({"mathtext.fontset": "cm"}):
+        prop = FontProperties(size=text_to_path.FONT_SCALE)  # the size get_text_path lays out at: one parse
+        width, height, depth, _, _ = text_to_path.mathtext_parser.parse(f"${tex}$", text_to_path.DPI, prop)
+        vertices, codes = text_to_path.get_text_path(prop, f"${tex}$", ismath=True)
+    parts = []
+    for points, code in MplPath(vertices, codes).iter_segments(simplify=False, curves=True):
+        parts.append(_SVG_COMMANDS[code] + " ".join(f"{x:.1f} {-y:.1f}" for x, y in points.reshape(-1, 2)[:3]
+                                                     if code != 79))
+    scale = MATH_POINTS / text_to_path.FONT_SCALE
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width * scale:.2f}pt' height='{height * scale:.2f}pt' "
+           f"viewBox='0 {depth - height:.1f} {width:.1f} {height:.1f}'><path d='{''.join(parts)}'/></svg>")
+    return svg, depth * scale
+
+
 @functools.lru_cache(maxsize=4096)
 def math_html(tex: str, display: bool = False) -> str:
     """One formula (without its dollars) as an ``<img>`` of its SVG drawing, or its escaped source if undrawable."""
-    import matplotlib
-    from matplotlib import mathtext
-    from matplotlib.font_manager import FontProperties
-
     source = " ".join(printable(tex).split())
     drawn = source
     for old, new in _TEX_SPELLINGS.items():
         drawn = drawn.replace(old, new)
     drawn = _FRAC_SHORTHAND.sub(r"\\frac{\1}{\2}", drawn)
-    buffer = io.BytesIO()
     try:
-        with matplotlib.rc_context({"mathtext.fontset": "cm", "svg.fonttype": "path", "svg.hashsalt": "mlp"}):
-            depth = mathtext.math_to_image(f"${drawn}$", buffer, prop=FontProperties(size=MATH_POINTS),
-                                           format="svg")
+        svg, depth = _formula_svg(drawn)
     except Exception:  # noqa: BLE001 - mathtext's parse errors are ValueErrors, others of its own; all mean "cannot draw"
         return f"<code class='tex' title='not drawn: mathtext cannot draw this'>{html.escape(source)}</code>"
-    svg = re.sub(rb"<metadata>.*?</metadata>\s*", b"", buffer.getvalue(), flags=re.S)  # no creation date
-    data = base64.b64encode(svg).decode("ascii")
+    data = base64.b64encode(svg.encode("ascii")).decode("ascii")
     style = "display:block;margin:.5em auto" if display else f"vertical-align:-{depth:.2f}pt"
     return f"<img class='math' style='{style}' alt='{html.escape(source, quote=True)}' src='data:image/svg+xml;base64,{data}'>"
 

@@ -13,7 +13,9 @@ and math rendered, no HTML of the student's let through: :mod:`.markup`).
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from mlp_core.atomic import atomic_write_text
@@ -65,9 +67,11 @@ def feedback_blocks(result: SubmissionResult, rubric: Rubric, descriptions: dict
     return blocks
 
 
-def answer_blocks(question: Question, results: list[SubmissionResult]) -> list[Block]:
-    """One question: the question, the model answer, then every student's answer (notebook Markdown cells)."""
-    answers = [(r.student, r.answers.get(question.key)) for r in results]
+def answer_blocks(question: Question, answers: list[tuple[str, str | None]]) -> list[Block]:
+    """One question: the question, the model answer, then every student's answer (notebook Markdown cells).
+
+    ``answers``: (student, their answer: None when the notebook has no answer cell, "" when left blank).
+    """
     blocks: list[Block] = [Heading(1, question.key), Para(f"From notebooks/{question.notebook}."),
                            Heading(2, "Question"), Cell(question.text.strip()),
                            Heading(2, "Model answer"), Cell(question.model_answer.strip()),
@@ -91,10 +95,28 @@ def write_feedback(out_dir: Path, result: SubmissionResult, rubric: Rubric, desc
     atomic_write_text(out_dir / "feedback" / f"{stem}.html", to_html(blocks, f"Feedback for {result.student}"))
 
 
-def write_answer_pages(out_dir: Path, questions: dict[str, Question], results: list[SubmissionResult]) -> None:
-    """Write ``answers/<notebook>-Q<k>.md`` and ``.html`` under ``out_dir``: each question with every answer."""
-    for question in questions.values():
-        blocks = answer_blocks(question, results)
-        stem = re.sub(r"[^A-Za-z0-9._-]", "_", question.key.replace("/", "-"))
-        atomic_write_text(out_dir / "answers" / f"{stem}.md", to_markdown(blocks))
-        atomic_write_text(out_dir / "answers" / f"{stem}.html", to_html(blocks, question.key))
+def write_answer_page(out_dir: Path, question: Question, answers: list[tuple[str, str | None]]) -> None:
+    """Write ``answers/<notebook>-Q<k>.md`` and ``.html`` of one question under ``out_dir`` (atomically)."""
+    blocks = answer_blocks(question, answers)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", question.key.replace("/", "-"))
+    atomic_write_text(out_dir / "answers" / f"{stem}.md", to_markdown(blocks))
+    atomic_write_text(out_dir / "answers" / f"{stem}.html", to_html(blocks, question.key))
+
+
+def write_answer_pages(out_dir: Path, questions: dict[str, Question], results: list[SubmissionResult],
+                       jobs: int = 1) -> None:
+    """Write every question's answer page under ``out_dir``; ``jobs`` > 1: that many processes (Linux).
+
+    Drawing the math is what takes the time, so the questions are shared out
+    among processes forked from this one (each gets only its questions'
+    answers); elsewhere, or with one job, they are written here, one by one.
+    """
+    work = [(question, [(r.student, r.answers.get(question.key)) for r in results]) for question in questions.values()]
+    jobs = max(1, min(jobs, len(work)))
+    if jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for question, answers in work:
+            write_answer_page(out_dir, question, answers)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        for future in [pool.submit(write_answer_page, out_dir, question, answers) for question, answers in work]:
+            future.result()  # a failure in a worker is raised here
