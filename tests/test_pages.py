@@ -165,3 +165,13 @@ def test_chromium_shows_the_answer_page_offline_and_runs_no_student_script(tmp_p
     assert dialogs == [] and errors == [] and scripts == 0
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
     assert "alert('script')" in visible and "[image: tracker]" in visible  # shown as text
+
+
+def test_every_formula_of_the_course_questions_and_model_answers_is_drawn():
+    """The notebooks' own LaTeX (\\tfrac, \\lVert, \\le, \\sqrt d, ...) is drawn, none left as source."""
+    from mlp_instructor.notebooks import questions_of
+
+    questions = questions_of(Path(__file__).resolve().parents[1] / "notebooks")
+    pages = [markdown_html(text) for q in questions.values() for text in (q.text, q.model_answer)]
+    assert sum(page.count("class='math'") for page in pages) > 100
+    assert [re.findall(r"<code class='tex'[^>]*>(.*?)</code>", page) for page in pages if "class='tex'" in page] == []

@@ -37,12 +37,17 @@ except ImportError:  # the grade command says what to install (markdown_html); t
 from . import GradingError
 from .submissions import printable
 
-#: Commands of the notebooks that mathtext lacks, and what it draws for them.
-_TEX_SPELLINGS = {r"\tfrac": r"\frac", r"\dfrac": r"\frac", r"\lVert": r"\Vert", r"\rVert": r"\Vert",
-                  r"\lvert": "|", r"\rvert": "|"}
-_FRAC_SHORTHAND = re.compile(r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])")  # \frac12: mathtext wants \frac{1}{2}
-#: Points per em of the formulas: the size of the page's text (16 px = 12 pt).
-MATH_POINTS = 12
+#: LaTeX that mathtext lacks, and what it draws instead: (pattern, replacement), applied in order.
+_TEX_SPELLINGS = tuple((re.compile(pattern), replacement) for pattern, replacement in (
+    (r"\\tfrac(?![A-Za-z])", r"\\frac"), (r"\\([lr])Vert(?![A-Za-z])", r"\\Vert"), (r"\\[lr]vert(?![A-Za-z])", "|"),
+    (r"\\le(?![A-Za-z])", r"\\leq"), (r"\\ge(?![A-Za-z])", r"\\geq"), (r"\\iff(?![A-Za-z])", r"\\Leftrightarrow"),
+    (r"\\(?:[bB]igg?[lrm]?|displaystyle|textstyle|limits|nolimits)(?![A-Za-z])", ""),  # sizes: mathtext's own
+    (r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])", r"\\frac{\1}{\2}"),  # \frac12
+    (r"\\(mathcal|mathbb|mathbf|mathrm|mathit|boldsymbol|sqrt|hat|bar|tilde|vec|dot|overline)(?:\s+|(?=\d))"
+     r"([0-9A-Za-z])", r"\\\1{\2}"),  # \sqrt d, \mathcal N: mathtext wants the braces
+))
+#: Points per em of the formulas: Computer Modern at 13 pt matches the page's 16 px sans-serif by eye.
+MATH_POINTS = 13
 
 
 #: SVG path commands of matplotlib's path codes (MOVETO, LINETO, CURVE3, CURVE4, CLOSEPOLY).
@@ -78,9 +83,10 @@ def math_html(tex: str, display: bool = False) -> str:
     """One formula (without its dollars) as an ``<img>`` of its SVG drawing, or its escaped source if undrawable."""
     source = " ".join(printable(tex).split())
     drawn = source
-    for old, new in _TEX_SPELLINGS.items():
-        drawn = drawn.replace(old, new)
-    drawn = _FRAC_SHORTHAND.sub(r"\\frac{\1}{\2}", drawn)
+    for pattern, replacement in _TEX_SPELLINGS:
+        drawn = pattern.sub(replacement, drawn)
+    if display:  # a displayed fraction at full size, as LaTeX sets it
+        drawn = re.sub(r"\\frac(?![A-Za-z])", r"\\dfrac", drawn)
     try:
         svg, depth = _formula_svg(drawn)
     except Exception:  # noqa: BLE001 - mathtext's parse errors are ValueErrors, others of its own; all mean "cannot draw"
