@@ -175,3 +175,15 @@ def test_every_formula_of_the_course_questions_and_model_answers_is_drawn():
     pages = [markdown_html(text) for q in questions.values() for text in (q.text, q.model_answer)]
     assert sum(page.count("class='math'") for page in pages) > 100
     assert [re.findall(r"<code class='tex'[^>]*>(.*?)</code>", page) for page in pages if "class='tex'" in page] == []
+
+
+def test_what_went_wrong_counts_a_reason_once_whatever_the_size_of_each_error():
+    from mlp_instructor.grading.pages import failure_summary
+    from mlp_instructor.grading.results import CheckResult
+
+    result = SubmissionResult("ada", "0" * 64, checks=[
+        CheckResult("hinge.forward", False, "the loss value: wrong values (relative error 8.0e-01)"),
+        CheckResult("hinge.margin", False, "the loss value: wrong values (relative error 4.7e-01)"),
+        CheckResult("relu.forward", False, "raised ValueError: no [mlp_core/activations.py:40]"),
+        CheckResult("relu.backward", True)])
+    assert failure_summary(result) == [("the loss value: wrong values", 2), ("raised ValueError: no", 1)]

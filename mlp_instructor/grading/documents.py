@@ -106,7 +106,8 @@ def to_markdown(blocks: list[Block]) -> str:
 
 
 _STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;"
+          "text-align:left}td+td,th+th{white-space:nowrap}"
           ".PASS{color:#060}.FAIL{color:#a00}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
           ".cell{border-left:3px solid #ccd;padding:.1em 1em;margin:.5em 0;overflow-x:auto}"
           "code.tex{background:#fff3e0}")

@@ -72,9 +72,13 @@ def _formula_svg(tex: str) -> tuple[str, float]:
     for points, code in MplPath(vertices, codes).iter_segments(simplify=False, curves=True):
         parts.append(_SVG_COMMANDS[code] + " ".join(f"{x:.1f} {-y:.1f}" for x, y in points.reshape(-1, 2)[:3]
                                                      if code != 79))
+    # horizontally, the ink plus a margin (a formula starting with a relation, "\\leq 0", has space before it);
+    # vertically, the layout's height and depth, so that the baseline lines up with the text's
+    left, right = (min(v[0] for v in vertices) - 5, max(v[0] for v in vertices) + 5) if len(vertices) else (0, width)
     scale = MATH_POINTS / text_to_path.FONT_SCALE
-    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width * scale:.2f}pt' height='{height * scale:.2f}pt' "
-           f"viewBox='0 {depth - height:.1f} {width:.1f} {height:.1f}'><path d='{''.join(parts)}'/></svg>")
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{(right - left) * scale:.2f}pt' "
+           f"height='{height * scale:.2f}pt' viewBox='{left:.1f} {depth - height:.1f} {right - left:.1f} {height:.1f}'>"
+           f"<path d='{''.join(parts)}'/></svg>")
     return svg, depth * scale
 
 

@@ -27,12 +27,17 @@ from .results import UNPROTECTED, SubmissionResult, item_results
 from .rubric import Rubric
 
 
+#: What makes two failures' reasons differ without making them different reasons: the code location, the size
+#: of a wrong value's error (each check's own line below the summary keeps both).
+_REASON_DETAILS = re.compile(r" \[mlp_core/[^\]]*\]$| \(relative error [^)]*\)")
+
+
 def failure_summary(result: SubmissionResult) -> list[tuple[str, int]]:
-    """Distinct reasons checks failed (without the code location), most frequent first."""
+    """Distinct reasons checks failed (without the code location or the size of the error), most frequent first."""
     counts: dict[str, int] = {}
     for outcome in result.checks:
         if not outcome.passed:
-            reason = re.sub(r" \[mlp_core/[^\]]*\]$", "", outcome.message)
+            reason = _REASON_DETAILS.sub("", outcome.message)
             counts[reason] = counts.get(reason, 0) + 1
     return sorted(counts.items(), key=lambda kv: -kv[1])
 
