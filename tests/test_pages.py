@@ -20,7 +20,7 @@ from pathlib import Path
 import mistune
 import pytest
 
-from mlp_instructor.grading.documents import Cell, md_inline, to_html, to_markdown
+from mlp_instructor.grading.documents import Cell, Table, md_inline, to_html, to_markdown
 from mlp_instructor.grading.markup import markdown_html
 from mlp_instructor.grading.pages import answer_blocks, write_answer_pages
 from mlp_instructor.grading.results import SubmissionResult
@@ -28,13 +28,17 @@ from mlp_instructor.notebooks import Question
 
 #: Text as a feedback page writes it: scores, messages of the student's code, ids.
 PLAIN = ["3.33 / 10", "-2.5", "1. a list?", "1) another", "# a heading?", "## and another", "- an item?", "+ one more",
-         "> a quote?", "===", "- - -", "a_b * c [d](e) `f` | g ~h~", "<b>not bold</b> & co", "#tag", "10.5%"]
+         "> a quote?", "===", "- - -", "a_b * c [d](e) `f` | g ~h~", "<b>not bold</b> & co", "#tag", "10.5%",
+         "train_epoch", "__init__ and _x_", "*x* a*b*c **y**", "dE/dy * y (1 - y)", "1/(2N) sum ||x - t||^2", "\\*x\\*"]
 
 
 @pytest.mark.parametrize("text", PLAIN)
 def test_markdown_feedback_reads_back_as_the_text_itself(text):
-    """Rendered by a Markdown renderer, each line is one paragraph of exactly the text: no markup, no backslash."""
+    """Rendered by a Markdown renderer (GitHub's tables and strikethrough too), a line is one paragraph of exactly
+    the text, and a table cell exactly the text: no markup, no backslash shown."""
     assert mistune.html(md_inline(text)) == f"<p>{html.escape(text, quote=False)}</p>\n"
+    table = mistune.html(to_markdown([Table(("item", "points"), (("x", text),))]))
+    assert f"<td>{html.escape(text, quote=False)}</td>" in table, table
 
 
 def test_a_score_is_written_without_a_backslash():

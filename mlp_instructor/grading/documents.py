@@ -67,16 +67,20 @@ class Cell:
 
 Block = Heading | Para | Table | Items | Verbatim | Cell
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+#: Markdown's punctuation where it could start or end markup: always a backslash, a backtick, brackets and a
+#: tilde; "_" unless inside a word (train_epoch), "*" unless between spaces (dE/dy * y); "|" in a table cell.
+_MD_SPECIAL = re.compile(r"[\\`\[\]~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|(?<!\s)\*|\*(?!\s)")
 #: What starts a heading, a list, a quote or a rule (setext or thematic) at the start of a line: escaped there.
 _MD_LINE_START = re.compile(r"^(?:[#+-](?=\s|$)|#{2,6}(?=\s|$)|>|=+\s*$|-(?=(?:\s*-){2,}\s*$))")
 _MD_LINE_START_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")  # "1. " or "1)": an ordered list
 
 
-def md_inline(text: str) -> str:
-    """Plain text safe inside a Markdown line: HTML-escaped, punctuation escaped, one line."""
+def md_inline(text: str, cell: bool = False) -> str:
+    """Plain text safe inside a Markdown line (``cell``: a table's cell): HTML-escaped, punctuation escaped, one line."""
     text = " ".join(printable(str(text)).split())
-    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m[0], html.escape(text, quote=False))
+    if cell:
+        text = text.replace("|", "\\|")
     text = _MD_LINE_START.sub(lambda m: "\\" + m[0], text)
     return _MD_LINE_START_NUMBER.sub(r"\1\\\2", text)
 
@@ -90,9 +94,9 @@ def to_markdown(blocks: list[Block]) -> str:
             text = md_inline(block.text)
             out += [f"**{text}**" if block.strong else text, ""]
         elif isinstance(block, Table):
-            out.append("| " + " | ".join(md_inline(h) for h in block.header) + " |")
+            out.append("| " + " | ".join(md_inline(h, cell=True) for h in block.header) + " |")
             out.append("|" + " --- |" * len(block.header))
-            out += ["| " + " | ".join(md_inline(c) for c in row) + " |" for row in block.rows]
+            out += ["| " + " | ".join(md_inline(c, cell=True) for c in row) + " |" for row in block.rows]
             out.append("")
         elif isinstance(block, Items):
             out += [f"- {mark + ' ' if mark else ''}{md_inline(text)}" for mark, text in block.items]
