@@ -25,8 +25,13 @@ what it calls (wrapped in this process only, while it runs):
 and, once per class, the grader's set-up (sandbox check, MNIST subset, the
 checks' self-test) and the answer pages (every formula drawn anew: the
 formula cache is off, as if no two students wrote the same one). With
-``--jobs 1`` the parts add up to a submission's time; with more jobs they are
-summed over the parallel submissions, so only the wall clock counts there.
+``--jobs 1`` the parts add up to a submission's time, but for the writing,
+which the main thread does while the next submission is graded (so the rest
+can come out a little below zero); with more jobs they are summed over the
+parallel submissions, so only the wall clock counts there. CPU seconds per
+submission are this process's (judging, reading, writing, threads) and the
+sandboxes' own, read from their cgroups (so the benchmark runs where the
+grader has cgroups: as root).
 
 A class of 300 is estimated from the measured rates, never timed: set-up +
 300 x seconds per submission at the given jobs + the answer pages scaled to
@@ -149,11 +154,12 @@ class Clocks:
     def once(self, part: str, function):
         """``function`` (run by one thread, nothing else running) with its wall and CPU seconds added to ``part``."""
         def wrapper(*args, **kwargs):
-            cpu = cpu_seconds()
+            cpu, own = cpu_seconds(), cpu_seconds(children=False)
             try:
                 return self.timed(part, function)(*args, **kwargs)
             finally:
                 self.cpu[part] += cpu_seconds() - cpu
+                self.cpu[f"{part}, this process"] += cpu_seconds(children=False) - own
         return wrapper
 
     def timed(self, part, function):
@@ -305,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     wall, clocks, _ = runs[base]
     total = per_submission(base)
     rows = [(part, f"{clocks.seconds[part] / n:.3f}", f"{100 * clocks.seconds[part] / n / total:.0f} %") for part in PARTS]
-    rest = total - sum(clocks.seconds[part] for part in PARTS) / n
+    rest = round(total - sum(clocks.seconds[part] for part in PARTS) / n, 3) + 0.0  # no "-0.000"
     rows += [("the rest", f"{rest:.3f}", f"{100 * rest / total:.0f} %"), ("**one submission**", f"**{total:.3f}**", "100 %")]
     print(f"\nwhere one submission goes (--jobs {base}, seconds per submission, mean of {n}):\n")
     print(table(("part", "s per submission", "share"), rows))
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         if not c["sandboxes"]:
             raise SystemExit("grading_time.py: the sandboxes' CPU time is read from their cgroups, and there were "
                              "none (run as root where /sys/fs/cgroup is writable)")
-        return (c["run"] - c["set-up"] - c["answer pages"] + c["sandboxes"]) / n
+        return (c["run"] - c["set-up, this process"] - c["answer pages, this process"] + c["sandboxes"]) / n
 
     print("\nthroughput (the whole class, set-up and answer pages left out; CPU: this process and the sandboxes):\n")
     print(table(("jobs", "class s", "s per submission", "submissions per minute", "CPU s per submission"),
