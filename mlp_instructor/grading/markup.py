@@ -12,7 +12,8 @@ Student text is data, never markup of the instructor's page:
 * raw HTML in the Markdown (``<script>``, ``<img onerror=...>``) is shown as
   text, escaped;
 * links keep only harmless targets (mistune's ``javascript:``, ``vbscript:``,
-  ``file:`` and ``data:`` filter) and open nothing by themselves;
+  ``file:`` and ``data:`` filter; a link it refuses is shown as its text and
+  the address removed) and open nothing by themselves;
 * images are not loaded: each is shown as its alt text and address;
 * headings are moved down three levels, below the page's own;
 * math is drawn as one SVG path of glyph outlines inside an ``<img>`` (an
@@ -111,7 +112,10 @@ class _SafeRenderer(HTMLRenderer):
         return f"<h{level}>{text}</h{level}>\n"
 
     def link(self, text: str, url: str, title: str | None = None) -> str:
-        attrs = {"href": self.sanitize_url(url), "title": title or None, "rel": "nofollow noopener noreferrer"}
+        href = self.sanitize_url(url)
+        if href != url:  # a javascript:, vbscript:, file: or data: link: its text, and what was dropped
+            return f"{text} <span class='dropped'>(link to {html.escape(url)} removed)</span>"
+        attrs = {"href": href, "title": title or None, "rel": "nofollow noopener noreferrer"}
         return f"<a{self.render_attrs(attrs)}>{text}</a>"
 
     def image(self, text: str, url: str, title: str | None = None) -> str:
