@@ -48,9 +48,9 @@ class SGD:
     float32 that reaches the subnormal range (below 1.2e-38) after about 830
     steps with momentum 0.9 and then never reaches zero: for v = 1e-45 (the
     smallest subnormal), 0.9 * v rounds back to v. Arithmetic on subnormals is
-    about a hundred times slower on x86, so without the flush the update of a
-    ReLU network with a few dead units grows up to 6 times slower within two
-    epochs. The flush changes no weight: lr * v is then far below the rounding
+    much slower on x86, so without the flush the update of a ReLU network
+    with a few dead units slows down within a few epochs (benchmarks/README.md
+    says what was measured). The flush changes no weight: lr * v is then far below the rounding
     step of any weight it would be subtracted from.
     """
 

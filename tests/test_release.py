@@ -658,15 +658,14 @@ def test_the_students_pytest_names_what_is_left_per_notebook(kit, mnist_env, tmp
     student = completed_copy(kit, tmp_path / "kit", only=("layers",))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
     env["PYTHONPATH"] = str(student)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/test_progress.py"],
-                          cwd=student, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:]  # what is not written yet is skipped, saying so, not failed
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                           "tests/test_progress.py"], cwd=student, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]  # what is not written yet is skipped, not failed
     assert "01_linear_layer: 2 of 2 written; all written" in proc.stdout
     assert "04_network_and_optimizer: 0 of 3 written; to write: Sequential.forward, Sequential.backward, SGD.step" in proc.stdout
-    assert "PASSED tests/test_progress.py::test_notebook_functions_are_written[01_linear_layer]" in proc.stdout
-    reasons = "\n".join(re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (not written yet.*)$", proc.stdout, re.M))
-    later = list(dict.fromkeys(e.notebook for e in progress.exercises()))[1:]
-    assert later and all(notebook in reasons for notebook in later), reasons  # notebooks 02 on, each named
+    assert re.search(r"^SKIPPED .*not written yet: .*03_losses", proc.stdout, re.M)
+    left = len(progress.EXERCISES) - 1  # every notebook but 01 has a function left
+    assert re.search(rf"^\d+ passed, {left} skipped", proc.stdout, re.M), proc.stdout[-2000:]
 
 
 def test_notebook_06_retrain_with_a_bug_says_why_every_run_failed(kit, mnist_env, monkeypatch, tmp_path):
