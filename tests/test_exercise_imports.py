@@ -74,9 +74,11 @@ def used_names(path: Path) -> dict[str, int]:
     names: dict[str, int] = {}
     for i, source in enumerate(_cells(path)):
         tree = ast.parse(_python(source))
-        # the exercise's own body (the solution) may name what it computes, e.g. a local `softmax`
-        tree.body = [node for node in tree.body if not (isinstance(node, ast.FunctionDef) and "# BEGIN SOLUTION" in
-                                                        (ast.get_source_segment(_python(source), node) or ""))]
+        # the exercise's own body (the solution, or a student's answer in a filled-in kit, where the markers are
+        # gone) may name what it computes, e.g. a local `softmax`
+        own = set(REFERENCES.get(path.name, {}))
+        tree.body = [node for node in tree.body if not (isinstance(node, ast.FunctionDef) and (
+            node.name in own or "# BEGIN SOLUTION" in (ast.get_source_segment(_python(source), node) or "")))]
         for node in ast.walk(tree):
             found = []
             if isinstance(node, ast.Import):

@@ -245,8 +245,13 @@ def test_results_json_follows_the_specification_and_equals_the_gradebook(autogra
         assert sum(data["tests"][i]["score"] for i in notebook_items) == 20
 
 
+#: What a Sigmoid that overflows (its warning silenced) scores: full marks but a third of the sigmoid item.
+SILENCED_TOTAL = round(load_rubric(DEFAULT_RUBRIC).max_points
+                       - next(i.points for i in load_rubric(DEFAULT_RUBRIC).items if i.id == "sigmoid") / 3, 2)
+
+
 @pytest.mark.parametrize("sandbox", ["uid", "auto"])
-@pytest.mark.parametrize("student, total", [("attack_memorised_labels", 0), ("naive_sigmoid_silenced", 98.33)])
+@pytest.mark.parametrize("student, total", [("attack_memorised_labels", 0), ("naive_sigmoid_silenced", SILENCED_TOTAL)])
 def test_public_labels_and_a_silenced_overflow_score_as_in_grade(autograder, submissions, gradebook, student, total,
                                                                  sandbox):
     """The judge and the worker are grade's: a table of MNIST's public test labels earns nothing (the end-to-end
@@ -351,8 +356,8 @@ def test_a_machine_that_cannot_grade_says_so_in_results_json_never_a_0(autograde
     finally:
         worker.chmod(mode)
     assert "preflight: the sandbox does not work here" in data["output"]
-    assert "the sandbox did not start the worker: it exited with status 2" in proc.stderr
-    assert "Permission denied" in proc.stderr  # what the sandbox wrote
+    assert "the sandbox did not start the worker" in proc.stderr
+    assert "can't find '__main__' module" in proc.stderr  # what the sandbox wrote: the worker folder is unreadable
 
 
 def test_a_rootless_container_says_so_in_results_json_never_a_0(autograder, submissions):

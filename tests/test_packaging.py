@@ -118,9 +118,24 @@ def test_the_colab_cell_does_nothing_outside_colab(tmp_path, monkeypatch):
     assert Path.cwd() == tmp_path and sys.path == before
 
 
-def test_the_colab_cell_of_an_unpublished_kit_says_what_to_do(monkeypatch):
-    """In Colab, a kit released without --kit-url stops before cloning anything, and says why."""
+def test_the_colab_cell_clones_the_published_kit_or_says_what_to_do(monkeypatch):
+    """In Colab, a kit released with --kit-url clones and installs that address; one released without it
+    stops before running anything, and says why (this test holds in both: the instructor's copy and a release)."""
+    cell = next(iter(colab_cells().values()))
+    kit_url = re.search(r'^KIT_URL = "([^"]*)"', cell, flags=re.M).group(1)
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("must not run anything"))
-    with pytest.raises(RuntimeError, match="ask your instructor for the kit's link"):
-        exec(next(iter(colab_cells().values())), {})
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    ran, moved = [], []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: ran.append(list(args)))
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)
+    monkeypatch.setattr(os, "chdir", moved.append)
+    if "OWNER/REPO" in kit_url:
+        with pytest.raises(RuntimeError, match="ask your instructor for the kit's link"):
+            exec(cell, {})
+        assert ran == [] and moved == []
+    else:
+        exec(cell, {})
+        assert ran[0] == ["git", "clone", "--quiet", "--depth=1", kit_url, "/content/kit"]
+        assert ran[1][1:] == ["-m", "pip", "install", "--quiet", "-e", "/content/kit"]
+        assert ran[2][1:] == ["-m", "mlp_core", "data"] and len(ran) == 3
+        assert moved == ["/content/kit/notebooks"] and sys.path[0] == "/content/kit"

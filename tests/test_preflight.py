@@ -272,8 +272,9 @@ def test_the_verdict_wants_every_item_full_for_the_solution_and_zero_for_a_relea
     first = rubric.items[0]
     problems = verdict_problems(rubric, result_of(rubric, everything | {first.id: False}, "timed out"),
                                 result_of(rubric, nothing | {first.id: True}))
-    assert problems[0].startswith(f"{SOLUTION} gets {100 - first.points:g} / 100") and "timed out" in problems[0]
-    assert problems[1].startswith(f"{RELEASE} gets {first.points:g} / 100 (its placeholders pass checks")
+    full = rubric.max_points
+    assert problems[0].startswith(f"{SOLUTION} gets {full - first.points:g} / {full:g}") and "timed out" in problems[0]
+    assert problems[1].startswith(f"{RELEASE} gets {first.points:g} / {full:g} (its placeholders pass checks")
     assert f"{first.id}.one passed" in problems[1]
     unrun = verdict_problems(rubric, result_of(rubric, everything),
                              result_of(rubric, nothing, "mlp_core does not import: ModuleNotFoundError: numpy"))

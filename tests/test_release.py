@@ -730,3 +730,55 @@ def test_the_students_own_loop_reaches_97_percent_at_notebook_05s_full_size(kit,
     images, accuracy = result.split()
     assert int(images) == (settings["OWN_TRAIN"] or 60000), images
     assert float(accuracy) >= 0.97, f"the student's own loop reached {100 * float(accuracy):.2f}%"
+
+
+# ----------------------------------------------------------------------------
+# The student's README
+# ----------------------------------------------------------------------------
+
+#: Where the README may point into the kit; a path there must be in the release. data/mnist is the
+#: download cache, made at run time.
+KIT_ROOTS = ("mlp_instructor", ".ci/", "mlp_core/", "mlp_lab/", "notebooks/", "tests/", "benchmarks/", "results/",
+             "binder/", "data/")
+
+
+def test_the_student_readme_describes_only_what_the_release_holds(kit):
+    readme = (kit / "README.md").read_text()
+    assert "BEGIN INSTRUCTOR" not in readme and "For instructors" not in readme
+    cited = {span.rstrip(".,:;)") for span in re.findall(r"`([^`\s]+)`", readme)}
+    cited = {c for c in cited if c.startswith(KIT_ROOTS) and not re.search(r"[*{<]", c) and c.split("/")[:2] != ["data", "mnist"]}
+    assert {"mlp_core/progress.py", "notebooks/", "results/report/summary.md"} <= cited  # the check reads them
+    assert [c for c in cited if not (kit / c).exists()] == []
+    assert "mlp_instructor" not in readme and ".ci/" not in readme
+
+
+def test_the_student_readme_says_what_to_hand_in_and_the_grader_takes_it(kit, tmp_path):
+    """The README's own commands zip a kit into what the grader reads: its mlp_core and its answers."""
+    from mlp_instructor.grading.submissions import discover_submissions, find_kits, take_kit, unpack_zip
+    from mlp_instructor.notebooks import collect_answers
+
+    section = (kit / "README.md").read_text().split("## Handing in your work", 1)[1].split("\n## ", 1)[0]
+    commands = re.search(r"```bash\n(.*?)```", section, re.S)[1].splitlines()
+    student = shutil.copytree(kit, tmp_path / "my-kit", ignore=shutil.ignore_patterns("results"))
+    answered = student / "notebooks" / "03_losses.ipynb"
+    answered.write_text(answered.read_text().replace('"YOUR ANSWER HERE"', '"It overflows: $e^{1000}$."', 1))
+    for command in commands:
+        argv = command.split("#")[0].split("|")[0].split()
+        assert argv[:3] == ["python", "-m", "zipfile"], command
+        proc = subprocess.run([sys.executable, *argv[1:]], cwd=student, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    zipped = next(student.glob("*.zip"))
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.move(zipped, submissions / zipped.name)
+    found = discover_submissions(submissions)
+    assert list(found) == [zipped.stem] and not found[zipped.stem].problem
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    assert unpack_zip(submissions / zipped.name, unpacked) == []
+    assert find_kits(unpacked) == [unpacked]
+    report = take_kit(unpacked, tmp_path / "copy")
+    assert report.skipped == []
+    assert {p.name for p in (tmp_path / "copy" / "mlp_core").glob("*.py")} == {p.name for p in (kit / "mlp_core").glob("*.py")}
+    answers, notes = collect_answers(tmp_path / "copy" / "notebooks")
+    assert notes == [] and answers["03_losses/Q1"] == "It overflows: $e^{1000}$."

@@ -58,3 +58,19 @@ def test_a_kit_done_up_to_notebook_04_has_no_failure_and_says_what_is_left(tmp_p
     later = [nb for nb in dict.fromkeys(e.notebook for e in progress.exercises())][4:]  # 05 and after
     assert written_yet and all(any(Path(nb).stem in r for nb in later) for r in written_yet), reasons
     assert any("05_training_and_early_stopping" in r for r in written_yet), reasons
+
+
+def test_a_kit_released_with_its_url_passes_its_own_pytest_once_filled_in(tmp_path, mnist_env):
+    """The README's release command, --kit-url included: the finished kit's own pytest has no failure."""
+    url = "https://github.com/example-course/mlp-kit"
+    release(tmp_path / "release", kit_url=url)
+    kit = completed_kit(tmp_path / "release", tmp_path / "kit")
+    first_cell = (kit / "notebooks" / "01_linear_layer.ipynb").read_text()
+    assert f'KIT_URL = \\"{url}\\"' in first_cell and "OWNER/REPO" not in (kit / "README.md").read_text()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLP_NOTEBOOK_QUICK")}
+    env["PYTHONPATH"] = str(kit)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA"], cwd=kit, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and "failed" not in last and "error" not in last, proc.stdout[-4000:]
+    assert "PASSED tests/test_packaging.py::test_the_colab_cell_clones_the_published_kit_or_says_what_to_do" in proc.stdout

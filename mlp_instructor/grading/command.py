@@ -272,7 +272,7 @@ def _grade_all(grader: Grader, submissions: dict[str, Submission], out_dir: Path
     ordered = [results[s] for s in sorted(results)]
     write_state(out_dir, grader.fingerprint, ordered)  # compacted: one line per student
     try:
-        write_answer_pages(out_dir, grader.questions, ordered)
+        write_answer_pages(out_dir, grader.questions, ordered, jobs=jobs or os.cpu_count() or 1)
     except Exception as exc:  # noqa: BLE001 - the gradebook and the feedback are written; say what is missing
         log(f"the answer pages could not be written ({_grader_error(exc)})")
     extras.write_sheet(ordered)

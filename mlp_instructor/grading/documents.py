@@ -3,9 +3,13 @@
 Every piece of text that comes from a student (ids, answers, error
 messages of their code, file names) is escaped by both renderers alike:
 HTML-escaped in both (Markdown renders inline HTML), Markdown's own
-punctuation backslash-escaped in Markdown, and multi-line student text shown
-verbatim in a code block (a ``<pre>`` in HTML, a fence longer than any run
-of backticks in it in Markdown). On a terminal, every line is
+punctuation backslash-escaped in Markdown (a line's first characters only
+where they would start a heading, a list, a quote or a rule: ``3.33 / 10``
+stays as it is), and multi-line student text shown verbatim in a code block
+(a ``<pre>`` in HTML, a fence longer than any run of backticks in it in
+Markdown). A notebook's Markdown cell (:class:`Cell`: a written answer, a
+question) is that code block in Markdown and is rendered, math included, in
+HTML by :mod:`.markup`, which lets no HTML of the text through. On a terminal, every line is
 :func:`terminal_text`: control characters (a newline, an ANSI escape, a
 right-to-left override) are shown as escapes, never obeyed. File names
 come from :func:`file_stem`, CSV cells from :func:`csv_cell`.
@@ -19,6 +23,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .markup import markdown_html
 from .submissions import printable
 
 # ----------------------------------------------------------------------------
@@ -56,19 +61,30 @@ class Verbatim:
     text: str
 
 
-Block = Heading | Para | Table | Items | Verbatim
+@dataclass(frozen=True)
+class Cell:
+    """A notebook's Markdown cell (LaTeX math between dollars included), shown as the notebook shows it."""
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-#: What would start a heading, a list, a quote or a rule at the start of a line: escaped there.
-_MD_LINE_START = re.compile(r"^([#+\->=])")
-_MD_LINE_START_NUMBER = re.compile(r"^(\d+)([.)])")  # "1." or "1)": an ordered list, unless its "." is escaped
+    text: str
 
 
-def md_inline(text: str) -> str:
-    """Plain text safe inside a Markdown line: HTML-escaped, punctuation escaped, one line."""
+Block = Heading | Para | Table | Items | Verbatim | Cell
+
+#: Markdown's punctuation where it could start or end markup: always a backslash, a backtick, brackets and a
+#: tilde; "_" unless inside a word (train_epoch), "*" unless between spaces (dE/dy * y); "|" in a table cell.
+_MD_SPECIAL = re.compile(r"[\\`\[\]~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|(?<!\s)\*|\*(?!\s)")
+#: What starts a heading, a list, a quote or a rule (setext or thematic) at the start of a line: escaped there.
+_MD_LINE_START = re.compile(r"^(?:[#+-](?=\s|$)|#{2,6}(?=\s|$)|>|=+\s*$|-(?=(?:\s*-){2,}\s*$))")
+_MD_LINE_START_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")  # "1. " or "1)": an ordered list
+
+
+def md_inline(text: str, cell: bool = False) -> str:
+    """Plain text safe inside a Markdown line (``cell``: a table's cell): HTML-escaped, punctuation escaped, one line."""
     text = " ".join(printable(str(text)).split())
-    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-    text = _MD_LINE_START.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m[0], html.escape(text, quote=False))
+    if cell:
+        text = text.replace("|", "\\|")
+    text = _MD_LINE_START.sub(lambda m: "\\" + m[0], text)
     return _MD_LINE_START_NUMBER.sub(r"\1\\\2", text)
 
 
@@ -81,14 +97,14 @@ def to_markdown(blocks: list[Block]) -> str:
             text = md_inline(block.text)
             out += [f"**{text}**" if block.strong else text, ""]
         elif isinstance(block, Table):
-            out.append("| " + " | ".join(md_inline(h) for h in block.header) + " |")
+            out.append("| " + " | ".join(md_inline(h, cell=True) for h in block.header) + " |")
             out.append("|" + " --- |" * len(block.header))
-            out += ["| " + " | ".join(md_inline(c) for c in row) + " |" for row in block.rows]
+            out += ["| " + " | ".join(md_inline(c, cell=True) for c in row) + " |" for row in block.rows]
             out.append("")
         elif isinstance(block, Items):
             out += [f"- {mark + ' ' if mark else ''}{md_inline(text)}" for mark, text in block.items]
             out.append("")
-        elif isinstance(block, Verbatim):
+        elif isinstance(block, (Verbatim, Cell)):  # a cell's source: what the student wrote, as written
             text = printable(block.text)
             longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
             fence = "`" * max(3, longest + 1)
@@ -97,8 +113,11 @@ def to_markdown(blocks: list[Block]) -> str:
 
 
 _STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}"
-          ".PASS{color:#060}.FAIL{color:#a00}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}")
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;"
+          "text-align:left}td+td,th+th{white-space:nowrap}"
+          ".PASS{color:#060}.FAIL{color:#a00}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
+          ".cell{border-left:3px solid #ccd;padding:.1em 1em;margin:.5em 0;overflow-x:auto}"
+          "code.tex{background:#fff3e0}")
 
 
 def to_html(blocks: list[Block], title: str) -> str:
@@ -120,6 +139,8 @@ def to_html(blocks: list[Block], title: str) -> str:
             ) + "</ul>")
         elif isinstance(block, Verbatim):
             out.append(f"<pre>{e(block.text)}</pre>")
+        elif isinstance(block, Cell):
+            out.append(f"<div class='cell'>{markdown_html(block.text)}</div>")
     out.append("</body></html>")
     return "\n".join(out)
 

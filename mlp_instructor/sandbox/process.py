@@ -150,7 +150,16 @@ class Sandbox:
         (m,) = struct.unpack(">Q", self._read(8, deadline, what))
         if m > MAX_REPLY_BYTES:
             raise WorkerFailure(f"the reply is larger than {MAX_REPLY_BYTES >> 20} MB")
-        return header, load_arrays(self._read(m, deadline, what))
+        blob = self._read(m, deadline, what)
+        failure = None
+        try:
+            arrays = load_arrays(blob)
+        except WorkerFailure as exc:  # raised again below, without its traceback: it would keep the blob alive
+            failure = (exc.reason, exc.fatal)
+        del blob  # a flood of replies is never held twice
+        if failure is not None:
+            raise WorkerFailure(*failure)
+        return header, arrays
 
     def call(self, op: str, params: dict, arrays: dict, timeout: float, cpu_budget: float | None = None
              ) -> tuple[dict, dict]:
