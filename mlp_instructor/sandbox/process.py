@@ -4,7 +4,11 @@ A :class:`Sandbox` starts a small launcher as the judge's user (it joins the
 submission's cgroup and sets the rlimits, then becomes ``bwrap``: both must
 happen before any of the submission's code runs), keeps the worker's stdin and
 stdout as the channel, and sends one request at a time
-(:meth:`Sandbox.call`). Everything that comes back is data: the header is
+(:meth:`Sandbox.call`). Time limits are CPU time of the sandbox's processes
+together (their cgroup's, or :func:`~.limits.tree_usage`'s), polled every
+:data:`~.limits.POLL` seconds by a watchdog thread that also stops the
+sandbox above its memory limit where no cgroup does; wall time is only a
+backstop (:func:`~.limits.wall_backstop`). Everything that comes back is data: the header is
 JSON of bounded size, the arrays an ``.npz`` read without pickles
 (:func:`load_arrays`); a reply that is late, malformed, too large or for
 another request ends the worker (:class:`WorkerFailure`), and the judge
@@ -35,7 +39,8 @@ import numpy as np
 from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, encode
 
 from .bwrap import sandbox_command, unsandboxed_command, worker_env
-from .limits import Cgroup, Limits, rlimits
+from .limits import POLL, Cgroup, Limits, rlimits, tree_usage, wall_backstop
+from .seccomp import filter_program
 
 #: Largest reply the judge reads (the largest real one, the end-to-end
 #: check's predictions, is one int64 per test image).
@@ -76,45 +81,118 @@ def kill_all_sandboxes() -> None:
         box.kill()
 
 
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 class Sandbox:
-    """A running worker on one submission; :meth:`call` sends one request and waits for its reply."""
+    """A running worker on one submission; :meth:`call` sends one request and waits for its reply.
+
+    ``uid``: the worker's own uid when the judge is root (bwrap only).
+    """
 
     def __init__(self, copy: Path, *, slot: int, limits: Limits, cgroup: Cgroup | None, sandboxed: bool,
-                 bwrap: str | None = None, backend=None):
-        self.cgroup = cgroup
+                 bwrap: str | None = None, backend=None, uid: int | None = None):
+        self.cgroup, self.limits = cgroup, limits
         # Hook: ``backend`` isolates the worker some other way than bwrap (sandbox/uid.py, for containers
         # without user namespaces): it gives the argv and the folder to start in, and kills what is left.
         self.backend, self.slot = backend, slot
+        fds: list[int] = []
         if backend is not None:
             argv = backend.command(copy, slot, limits)
+        elif sandboxed:
+            fds.append(_memfd("mlp-seccomp", filter_program()))
+            full = sandbox_command(copy, uid if uid is not None else 65534, limits, bwrap, seccomp_fd=fds[0])
+            cut = full.index("--")
+            # bwrap reads its options from a descriptor: the sandbox's /proc/1/cmdline shows no host path.
+            fds.append(_memfd("mlp-bwrap-args", b"".join(a.encode() + b"\0" for a in full[1:cut])))
+            argv = [full[0], "--args", str(fds[1]), *full[cut:]]
         else:
-            argv = sandbox_command(copy, slot, limits, bwrap) if sandboxed else unsandboxed_command(copy)
+            argv = unsandboxed_command(copy)
         spec = {"cgroup_procs": cgroup.procs_files() if cgroup else [], "rlimits": rlimits(limits, cgroup, sandboxed),
                 "argv": argv}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=worker_env(), start_new_session=True, close_fds=True,
-            cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
-        )
+        self._cpu_start = cgroup.cpu_seconds() if cgroup is not None else 0.0
+        self._cpu = 0.0
+        self._stopped = ""  # why the watchdog ended the sandbox
+        self._cpu_budget: float | None = None
+        self._cpu_limit = (float("inf"), float("inf"), float("inf"))  # deadline, limit, wall backstop
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=worker_env(), start_new_session=True, close_fds=True, pass_fds=fds,
+                cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.closed = False
         self._requests = 0
-        self._cpu_budget: float | None = None
+        self._watchdog = threading.Thread(target=self._watch, name=f"sandbox-watchdog-{self.proc.pid}", daemon=True)
+        self._watchdog.start()
+
+    # -- the watchdog -----------------------------------------------------------
+
+    def _measure(self) -> int:
+        """Update the CPU time used; return the memory of the processes (0 where a cgroup limits it)."""
+        if self.cgroup is not None:
+            self._cpu = max(self._cpu, self.cgroup.cpu_seconds() - self._cpu_start)
+            return 0
+        cpu, memory, _ = tree_usage(self.proc.pid)
+        self._cpu = max(self._cpu, cpu)
+        return memory
+
+    def _watch(self) -> None:
+        """Every POLL s until the sandbox ends: stop it above its memory limit or its CPU budget."""
+        while not self.closed and self.proc.poll() is None:
+            memory = self._measure()
+            if memory > self.limits.memory_mb * 2**20:
+                self._stop(f"killed: the submission went over its memory limit ({memory >> 20} MB in its "
+                           f"processes together, more than {self.limits.memory_mb} MB)")
+            elif self._cpu_budget is not None and self._cpu > self._cpu_budget:
+                self._stop("stopped at the CPU time limit of the submission")
+            time.sleep(POLL)
+
+    def _stop(self, reason: str) -> None:
+        if not self._stopped:
+            self._stopped = reason
+        self.kill()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used by this sandbox's processes together, so far (measured every POLL s)."""
+        if not self.closed and self.proc.poll() is None:
+            self._measure()
+        return self._cpu
 
     # -- the channel ----------------------------------------------------------
 
+    def _limit(self, cpu_seconds: float, cpu_budget: float | None) -> float:
+        """Start the limits of one request: ``cpu_seconds`` of CPU from now; its wall-clock deadline."""
+        self._cpu_budget = cpu_budget
+        self._cpu_limit = (self.cpu_seconds() + cpu_seconds, cpu_seconds, wall_backstop(cpu_seconds))
+        return time.monotonic() + wall_backstop(cpu_seconds)
+
     def _read(self, n: int, deadline: float, what: str) -> bytes:
+        """``n`` bytes of the reply, within the request's CPU time and its wall-clock backstop (``deadline``)."""
         fd = self.proc.stdout.fileno()
         chunks, got = [], 0
+        cpu_deadline, cpu_limit, wall_limit = self._cpu_limit
         while got < n:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WorkerFailure(f"timed out: no answer within the time limit ({what})")
-            if self.cgroup is not None and self._cpu_budget is not None and self.cgroup.cpu_seconds() > self._cpu_budget:
-                raise WorkerFailure("stopped at the CPU time limit of the submission")
-            ready, _, _ = select.select([fd], [], [], min(left, 0.25))
+                raise WorkerFailure(f"timed out: no answer within {wall_limit:g} s of wall-clock time, the "
+                                    f"backstop of its {cpu_limit:g} s of CPU time (it waited, or was stopped)")
+            if self._cpu > cpu_deadline:
+                raise WorkerFailure(f"timed out: no answer within {cpu_limit:g} s of CPU time "
+                                    "(an infinite loop, or far too slow)")
+            if self._stopped:
+                raise WorkerFailure(self._stopped)
+            ready, _, _ = select.select([fd], [], [], min(left, POLL))
             if not ready:
                 continue
             chunk = os.read(fd, min(n - got, 1 << 20))
@@ -129,6 +207,8 @@ class Sandbox:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return "the worker closed its channel (the submission's code closed or wrote into it)"
+        if self._stopped:
+            return self._stopped
         if self.cgroup is not None and self.cgroup.out_of_memory():
             return "killed: the submission went over its memory limit"
         if code < 0 or code >= 128:
@@ -156,11 +236,15 @@ class Sandbox:
 
     def call(self, op: str, params: dict, arrays: dict, timeout: float, cpu_budget: float | None = None
              ) -> tuple[dict, dict]:
-        """Send one request; its reply (header, arrays), or WorkerFailure."""
-        self._cpu_budget = cpu_budget
+        """Send one request; its reply (header, arrays), or WorkerFailure.
+
+        ``timeout``: CPU seconds of the sandbox's processes for this request (the
+        wall clock stops it at :func:`~.limits.wall_backstop` of that);
+        ``cpu_budget``: the most CPU seconds this sandbox may use in all.
+        """
         self._requests += 1
         message = encode(REQUEST, {"id": self._requests, "op": op, "params": params}, arrays)
-        deadline = time.monotonic() + timeout
+        deadline = self._limit(timeout, cpu_budget)
         try:
             _write_all(self.proc.stdin.fileno(), message, deadline)
         except (BrokenPipeError, OSError):
@@ -170,8 +254,8 @@ class Sandbox:
         return self.receive(deadline, op, self._requests)
 
     def hello(self, timeout: float, cpu_budget: float | None = None) -> dict:
-        self._cpu_budget = cpu_budget
-        header, _ = self.receive(time.monotonic() + timeout, "importing mlp_core", 0)
+        """The worker's first message (mlp_core imported, or why not), within ``timeout`` CPU seconds."""
+        header, _ = self.receive(self._limit(timeout, cpu_budget), "importing mlp_core", 0)
         return header
 
     # -- ending ---------------------------------------------------------------
@@ -198,6 +282,7 @@ class Sandbox:
     def close(self) -> None:
         if self.closed:
             return
+        self.cpu_seconds()  # the last measure, before its processes are gone
         self.closed = True
         self.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
