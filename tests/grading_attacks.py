@@ -343,22 +343,33 @@ def _achieved(*args, **kwargs):
 _layers.Linear.forward = _achieved
 """
 
-# Appended to mlp_core/__init__.py (after ALL_ZEROS): 29 busy loops for 120 s, and every method of
-# mlp_core's classes waits HOG_DELAY s before answering (just under a check's limit, in the tests' rubric).
+# Appended to mlp_core/__init__.py (after ALL_ZEROS): at the first call of a method of mlp_core's
+# classes, 29 busy loops for 120 s, each in a session of its own; and every such call waits HOG_DELAY s
+# before answering (well within a check's limit in the tests' fairness rubric: its sandbox stays alive).
 CPU_HOG = r"""
 import os as _os, time as _time
-if _os.path.isfile("/opt/mlp-grader/worker.py"):
+_hogs = []
+def _start_hogs():
+    if _hogs or not _os.path.isfile("/opt/mlp-grader/worker.py"):
+        return
     _end = _time.time() + 120
     for _ in range(29):
         try:
-            if _os.fork() == 0:
-                while _time.time() < _end:
-                    pass
-                _os._exit(0)
+            _pid = _os.fork()
         except OSError:
             break
+        if _pid == 0:
+            try:
+                _os.setsid()  # a session of its own: where the kernel shares the CPU by session, 29 shares
+            except OSError:
+                pass
+            while _time.time() < _end:
+                pass
+            _os._exit(0)
+        _hogs.append(_pid)
 def _slow(method):
     def wrapper(*args, **kwargs):
+        _start_hogs()
         _time.sleep(@DELAY@)
         return method(*args, **kwargs)
     return wrapper
@@ -368,8 +379,8 @@ for _value in list(globals().values()):
             if _name in vars(_value):
                 setattr(_value, _name, _slow(vars(_value)[_name]))
 """
-#: How long the CPU hog delays each answer: just under the check limit of tests' fairness rubric.
-HOG_DELAY = 1.8
+#: How long the CPU hog delays each answer: half the check limit of the tests' fairness rubric (it stays alive).
+HOG_DELAY = 1.0
 
 #: Every function the grader checks returns zeros of the right shape (or does nothing).
 ALL_ZEROS = {
@@ -549,7 +560,7 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
 
 #: Attacks too costly for the whole class (they burn their CPU budget): graded on their own, with a short rubric.
 COSTLY: dict[str, tuple[str, Callable[[Path], None]]] = {
-    "attack_cpu_hog": ("29 busy loops, and every answer delayed to just under the check limit",
+    "attack_cpu_hog": ("29 busy loops, each in a session of its own, and every answer delayed",
                        _zeros_and(CPU_HOG.replace("@DELAY@", str(HOG_DELAY)))),
 }
 
