@@ -36,6 +36,7 @@ import pytest
 from mlp_instructor.grading.command import grade
 from mlp_instructor.grading.documents import file_stem
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
+from mlp_instructor.sandbox.limits import Cgroup
 from mlp_instructor.sandbox.process import run_marker
 from mlp_instructor.sandbox.uid import blocks_of
 
@@ -94,7 +95,8 @@ def graded(tmp_path_factory):
         give(user, home)
         before = {"subs": digest(subs), "repo": digest(REPO / "mlp_core") | digest(REPO / "mlp_instructor")}
         root_out = tmp_path_factory.mktemp("root") / "gradebook"
-        grade(subs, root_out, data_dir=home / "mnist", jobs=2, log=lambda line: None)
+        root_lines: list[str] = []
+        grade(subs, root_out, data_dir=home / "mnist", jobs=2, log=root_lines.append)
         root_left = own_run_processes()
         start = time.monotonic()
         proc = run_as(user, ["-m", "mlp_core", "grade", str(subs), "--out", str(home / "class" / "gradebook"),
@@ -107,7 +109,8 @@ def graded(tmp_path_factory):
         marks = [str(p) for p in home.rglob(f"*{attacks.MARK}*")]
         yield {"root": gradebook(root_out), "user": gradebook(home / "class" / "gradebook"), "proc": proc,
                "before": before, "after": after, "marks": marks, "at_return": at_return, "home": home,
-               "run": run, "outs": {"root": root_out, "user": home / "class" / "gradebook"}}
+               "run": run, "outs": {"root": root_out, "user": home / "class" / "gradebook"},
+               "printed": {"root": "\n".join(root_lines), "user": proc.stdout}}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -119,11 +122,13 @@ def test_the_user_grades_the_class_with_the_same_scores_as_root(graded):
     assert set(graded["user"]) == set(NAMES)
 
 
-def test_grade_prints_the_limits_it_enforces(graded):
-    line = next(line for line in graded["proc"].stdout.splitlines() if line.startswith("limits per submission"))
-    assert "cgroup" not in line  # an ordinary user writes no cgroup here: the watchdog and rlimits, as printed
-    for enforced in ("CPU time of all its processes", "a watchdog summing them", "RLIMIT_NPROC per sandbox user "
-                     "namespace", "sized tmpfs for every writable mount", "seccomp"):
+@pytest.mark.parametrize("who", ["root", "user"])
+def test_grade_prints_the_limits_it_enforces(graded, who):
+    line = next(line for line in graded["printed"][who].splitlines() if line.startswith("limits per submission"))
+    by_cgroup = who == "root" and Cgroup.available() is not None  # an ordinary user writes no cgroup
+    expected = (["memory of all its processes (cgroup)", "a CPU share and a one-core quota per sandbox (cgroup)"]
+                if by_cgroup else ["a watchdog summing them", "RLIMIT_NPROC per sandbox user namespace"])
+    for enforced in ["CPU time of all its processes", *expected, "sized tmpfs for every writable mount", "seccomp"]:
         assert enforced in line
 
 
