@@ -277,7 +277,7 @@ class Cgroup:
         except (OSError, ValueError, IndexError):
             return False
 
-    def kill_all(self, timeout: float = 5.0) -> bool:
+    def kill_all(self, timeout: float = 30.0) -> bool:
         """SIGKILL every process left in the group; True once it is empty."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

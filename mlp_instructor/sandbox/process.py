@@ -271,7 +271,16 @@ class Sandbox:
     # -- ending ---------------------------------------------------------------
 
     def kill(self) -> None:
-        """Kill bwrap (the PID namespace and every process in it dies) and empty the cgroup."""
+        """Kill bwrap (the PID namespace and every process in it dies) and empty the cgroup.
+
+        Returns once every process of the sandbox is gone (a zombie is gone), for
+        at most :data:`GONE_WITHIN` s: a process freeing much memory takes a while
+        to die after SIGKILL, and nothing of a sandbox may outlive it.
+        """
+        try:
+            tree = tree_usage(self.proc.pid)[2] if self.proc.poll() is None else []
+        except OSError:
+            tree = []
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -285,9 +294,10 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             pass
         if self.cgroup is not None:
-            self.cgroup.kill_all()
+            self.cgroup.kill_all(GONE_WITHIN)
         if self.backend is not None:
             self.backend.kill(self.slot)
+        _wait_gone(tree, GONE_WITHIN)
 
     def close(self) -> None:
         if self.closed:
@@ -302,6 +312,28 @@ class Sandbox:
                 pass
         with _LIVE_LOCK:
             _LIVE.discard(self)
+
+
+#: How long killing a sandbox waits for its processes to be gone.
+GONE_WITHIN = 30.0
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Wait until none of ``pids`` is a live process (gone, or a zombie), for at most ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while pids and time.monotonic() < end:
+        alive = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if raw[raw.rfind(b")") + 2:][:1] not in (b"Z", b"X"):
+                alive.append(pid)
+        pids = alive
+        if pids:
+            time.sleep(0.02)
 
 
 def _write_all(fd: int, data: bytes, deadline: float) -> None:
