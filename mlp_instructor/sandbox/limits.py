@@ -295,7 +295,7 @@ class Cgroup:
     def remove(self) -> None:
         self.kill_all()
         for d in self.dirs:
-            for _ in range(50):
+            for _ in range(250):  # an emptied group may stay busy a moment
                 try:
                     d.rmdir()
                     break
