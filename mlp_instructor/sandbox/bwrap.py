@@ -57,8 +57,9 @@ ENGINE_DEPENDENCIES: tuple[str, ...] = ("numpy", "tqdm")
 #: The folder holding the instructor's package (the repository, or a site-packages): hidden when bound.
 INSTRUCTOR_ROOT = repo_root()
 #: Sandboxed workers run as uid/gid base + slot when the judge is root, each run its own block of
-#: :data:`~.uid.SLOTS` uids from SANDBOX_UID_BASE (:func:`~.uid.allocate_base`, ``kind="bwrap"``).
-SANDBOX_UID_BASE, SANDBOX_RUNS = 61000, 15
+#: :data:`~.uid.SLOTS` uids from SANDBOX_UID_BASE (:func:`~.uid.allocate_base`, ``kind="bwrap"``); below
+#: it, 61000-61063, the uids every run of earlier graders shared (61000 + slot, no lock): never these.
+SANDBOX_UID_BASE, SANDBOX_RUNS = 61064, 14
 PRLIMIT, SETPRIV = "/usr/bin/prlimit", "/usr/bin/setpriv"
 
 

@@ -45,7 +45,7 @@ from .bwrap import ENGINE_DEPENDENCIES, WORKER, SandboxError, worker_env
 from .limits import Limits
 
 SETPRIV = "/usr/bin/setpriv"
-#: The first uid of these sandboxes: above :mod:`.bwrap`'s (61000 + slot), 64 slots per run.
+#: The first uid of these sandboxes: above :mod:`.bwrap`'s blocks (SANDBOX_UID_BASE + 64 x run), 64 slots per run.
 UID_BASE, RUNS, SLOTS = 62000, 48, 64
 #: Folders any user may write: what a slot's uid leaves there is deleted when its sandbox ends.
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
