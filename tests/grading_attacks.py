@@ -195,7 +195,10 @@ for _dirpath, _dirnames, _filenames in _walk():
 DAEMON = _FIND + r'''
 import sys as _sys, time as _time
 if _os.fork() == 0:
-    _os.setsid()
+    try:
+        _os.setsid()
+    except OSError:  # the sandbox's seccomp filter refuses new sessions: a daemon all the same
+        pass
     if _os.fork() == 0:
         try:
             _sys.argv[0] = "mlp-attack-was-here"
