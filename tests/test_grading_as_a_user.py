@@ -143,8 +143,10 @@ def test_the_limits_hold_for_root_and_for_the_user(graded, who):
     started = achieved(out, "attack_fork_bomb")
     assert int(started.split(" child")[0]) < RUBRIC.processes, started
     assert int(achieved(out, "attack_disk_fill").split(" MB")[0]) <= RUBRIC.disk_mb
-    memory = achieved(out, "attack_memory_children")
-    assert not memory.startswith(("4 of 4", "3 of 4")), memory
+    memory = achieved(out, "attack_memory_children")  # "N of 4 children held 900 MB at once", or how it was killed
+    held = int(memory.split(" of 4")[0]) if re.match(r"\d of 4", memory) else 0
+    assert held * 900 <= RUBRIC.memory_mb, memory
+    assert held or "went over its memory limit" in memory or "0 of 4" in memory, memory
     written = dict(part.split("=") for part in achieved(out, "attack_fills_filesystems").split(", "))
     assert written == {"/": "0 MB", "/dev": "0 MB", "/opt/mlp-site": "0 MB", "/opt/mlp-grader": "0 MB",
                        "/submission": "0 MB", "/dev/shm": f"{RUBRIC.disk_mb} MB", "/tmp": f"{RUBRIC.disk_mb} MB"}
