@@ -15,8 +15,9 @@ Every process of a submission counts together, whoever grades:
 * **Memory.** A cgroup's limit where there is one; elsewhere a watchdog
   (:func:`tree_usage`, polled by :class:`~.process.Sandbox`) sums the
   private memory of the sandbox's processes and kills the sandbox above the
-  limit (a poll every :data:`POLL` seconds: a process may exceed it by what it
-  allocates in that time), and ``RLIMIT_AS`` bounds each process.
+  limit (a poll every :data:`POLL` seconds, :data:`FAST_POLL` above half the
+  limit: a process may exceed it by what it allocates in that time), and
+  ``RLIMIT_AS`` bounds each process.
 * **Processes and threads.** A cgroup's ``pids.max``, and always
   ``RLIMIT_NPROC`` set inside the sandbox (:mod:`.bwrap`): as root each sandbox
   runs as a uid of its own (unique per run, :func:`~.uid.allocate_base`); as
@@ -38,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-#: How often the judge polls a sandbox's CPU time and (without a cgroup) memory, in seconds.
-POLL = 0.1
+#: How often the judge polls a sandbox's CPU time and (without a cgroup) memory, in seconds; every
+#: FAST_POLL s once its memory is above half the limit.
+POLL, FAST_POLL = 0.1, 0.02
 #: The wall-clock backstop of a CPU-time limit: WALL_FACTOR x limit + WALL_GRACE seconds.
 WALL_FACTOR, WALL_GRACE = 3.0, 5.0
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -86,7 +88,8 @@ def describe(cgroup_kind: str | None, sandboxed: bool, root: bool, bwrap: bool =
               else "a CPU share per sandbox (a session of its own: the kernel's autogroup)" if bwrap and autogroup()
               else "no CPU share (no cgroup, no autogroup)"))
     memory = ("memory of all its processes (cgroup)" if cgroup_kind
-              else f"memory of all its processes (a watchdog summing them every {POLL:g} s, and RLIMIT_AS)" if bwrap
+              else f"memory of all its processes (a watchdog summing them every {POLL:g} s, {FAST_POLL:g} s above half "
+              "the limit, and RLIMIT_AS)" if bwrap
               else f"memory per process (RLIMIT_AS) and of the worker's process tree (a watchdog every {POLL:g} s)")
     processes = ("processes (cgroup pids, and RLIMIT_NPROC per sandbox user)" if cgroup_kind else
                  "processes (RLIMIT_NPROC per sandbox " + ("user)" if root else "user namespace)"))

@@ -39,7 +39,7 @@ import numpy as np
 from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, encode
 
 from .bwrap import sandbox_command, unsandboxed_command, worker_env
-from .limits import POLL, Cgroup, Limits, rlimits, tree_usage, wall_backstop
+from .limits import FAST_POLL, POLL, Cgroup, Limits, rlimits, tree_usage, wall_backstop
 from .seccomp import filter_program
 
 #: Largest reply the judge reads (the largest real one, the end-to-end
@@ -158,7 +158,8 @@ class Sandbox:
         return memory
 
     def _watch(self) -> None:
-        """Every POLL s until the sandbox ends: stop it above its memory limit or its CPU budget."""
+        """Every POLL s (FAST_POLL above half the memory limit) until the sandbox ends: stop it above its
+        memory limit or its CPU budget."""
         while not self.closed and self.proc.poll() is None:
             memory = self._measure()
             if memory > self.limits.memory_mb * 2**20:
@@ -166,7 +167,7 @@ class Sandbox:
                            f"processes together, more than {self.limits.memory_mb} MB)")
             elif self._cpu_budget is not None and self._cpu > self._cpu_budget:
                 self._stop("stopped at the CPU time limit of the submission")
-            time.sleep(POLL)
+            time.sleep(FAST_POLL if memory > self.limits.memory_mb * 2**19 else POLL)
 
     def _stop(self, reason: str) -> None:
         if not self._stopped:
