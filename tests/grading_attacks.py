@@ -250,7 +250,9 @@ while len(_held) < 4 and _time.time() < _end:
     for _out in _select.select([c.stdout for c in _children if c.stdout not in _held], [], [], 0.5)[0]:
         if _out.readline().strip() == b"1":
             _held.add(_out)
-_what = f"{len(_held)} of 4 children held 900 MB at once"
+_time.sleep(0.5)  # a child killed for memory is dead by now: it held its 900 MB, but not at once with the rest
+_alive = [c for c in _children if c.stdout in _held and c.poll() is None]
+_what = f"{len(_alive)} of 4 children held 900 MB at once"
 
 from . import layers as _layers
 def _achieved(*args, **kwargs):
