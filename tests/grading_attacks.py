@@ -327,7 +327,7 @@ _layers.Linear.forward = _achieved
 FILLS_FILESYSTEMS = r"""
 import os as _os
 _report = []
-if _os.path.isfile("/opt/mlp-grader/worker.py"):
+if _os.path.isdir("/opt/mlp-grader"):
     _chunk = b"x" * 2**20
     for _folder in ("/", "/dev", "/dev/shm", "/opt/mlp-site", "/opt/mlp-grader", "/tmp", "/submission"):
         _written = 0
@@ -355,7 +355,7 @@ CPU_HOG = r"""
 import os as _os, time as _time
 _hogs = []
 def _start_hogs():
-    if _hogs or not _os.path.isfile("/opt/mlp-grader/worker.py"):
+    if _hogs or not _os.path.isdir("/opt/mlp-grader"):
         return
     _end = _time.time() + 120
     for _ in range(29):
