@@ -202,7 +202,10 @@ for _dirpath, _dirnames, _filenames in _walk():
 DAEMON = _FIND + r'''
 import sys as _sys, time as _time
 if _os.fork() == 0:
-    _os.setsid()
+    try:
+        _os.setsid()
+    except OSError:  # the sandbox's seccomp filter refuses new sessions: a daemon all the same
+        pass
     if _os.fork() == 0:
         try:
             _sys.argv[0] = "mlp-attack-was-here"
@@ -254,7 +257,9 @@ while len(_held) < 4 and _time.time() < _end:
     for _out in _select.select([c.stdout for c in _children if c.stdout not in _held], [], [], 0.5)[0]:
         if _out.readline().strip() == b"1":
             _held.add(_out)
-_what = f"{len(_held)} of 4 children held 900 MB at once"
+_time.sleep(0.5)  # a child killed for memory is dead by now: it held its 900 MB, but not at once with the rest
+_alive = [c for c in _children if c.stdout in _held and c.poll() is None]
+_what = f"{len(_alive)} of 4 children held 900 MB at once"
 
 from . import layers as _layers
 def _achieved(*args, **kwargs):
@@ -403,6 +408,110 @@ def _second_spelling(kit: Path) -> None:
     """A second submission whose name is this one's in Unicode's decomposed form (NFD): 'josé' twice."""
     shutil.copytree(kit, kit.parent / unicodedata.normalize("NFD", kit.name))
 
+# Appended to mlp_core/__init__.py: tries to leave the sandbox's limits through the kernel (issue 23):
+# a user namespace with a private mount past the disk limit, ptrace, the keyrings, a new session (for
+# a CPU share of its own), and host paths in the command lines it can read.
+ESCAPES = r"""
+import ctypes as _ctypes, os as _os, platform as _platform, subprocess as _subprocess
+_libc = _ctypes.CDLL(None, use_errno=True)
+_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(_platform.machine(), -1)
+_got = []
+def _try(name, call):
+    try:
+        ok = bool(call())
+    except Exception:
+        ok = False
+    _got.append(name + ("=worked" if ok else "=refused"))
+def _run(*argv):
+    return _subprocess.run(list(argv), capture_output=True, timeout=20).returncode == 0
+_try("unshare -Urm", lambda: _run("/usr/bin/unshare", "-Urm", "/bin/sh", "-c",
+                                  "mount -t tmpfs -o size=1g none /tmp && head -c 100000000 /dev/zero > /tmp/x"))
+_try("unshare(CLONE_NEWUSER)", lambda: _libc.unshare(0x10000000) == 0)
+_try("mount", lambda: _libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0)
+_try("ptrace", lambda: _run("/usr/bin/python3", "-c", "import ctypes, sys; "
+                            "sys.exit(ctypes.CDLL(None).ptrace(0, 0, None, None) != 0)"))
+_try("keyctl", lambda: _libc.syscall(_KEYCTL, 0, _ctypes.c_long(-3), 1) >= 0)
+_try("setsid", lambda: _run("/usr/bin/setsid", "/bin/true"))
+_host = set()
+for _pid in [p for p in _os.listdir("/proc") if p.isdigit()]:
+    try:
+        _args = open(f"/proc/{_pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+    except OSError:
+        continue
+    _host.update(a for a in _args if a.startswith("/") and not _os.path.exists(a.split("=")[0]))
+_got.append(f"host paths in /proc/*/cmdline: {len(_host)}")
+_what = ", ".join(_got)
+
+from . import layers as _layers
+def _achieved(*args, **kwargs):
+    raise RuntimeError("ACHIEVED: " + _what)
+_layers.Linear.forward = _achieved
+"""
+
+# Appended to mlp_core/__init__.py: writes up to 360 MB (files of 15 MB, each under the per-file limit)
+# into every folder of the sandbox that might be writable; only inside the sandbox (never on the host).
+FILLS_FILESYSTEMS = r"""
+import os as _os
+_report = []
+if _os.path.isdir("/opt/mlp-grader"):
+    _chunk = b"x" * 2**20
+    for _folder in ("/", "/dev", "/dev/shm", "/opt/mlp-site", "/opt/mlp-grader", "/tmp", "/submission"):
+        _written = 0
+        try:
+            for _n in range(24):
+                with open(_os.path.join(_folder, f"mlp-attack-was-here-{_n}"), "wb", buffering=0) as _f:
+                    for _ in range(15):
+                        _f.write(_chunk)
+                        _written += 1
+        except OSError:
+            pass
+        _report.append(f"{_folder}={_written} MB")
+_what = ", ".join(_report) or "not in the sandbox"
+
+from . import layers as _layers
+def _achieved(*args, **kwargs):
+    raise RuntimeError("ACHIEVED: " + _what)
+_layers.Linear.forward = _achieved
+"""
+
+# Appended to mlp_core/__init__.py (after ALL_ZEROS): at the first call of a method of mlp_core's
+# classes, 29 busy loops for 120 s, each in a session of its own; and every such call waits HOG_DELAY s
+# before answering (well within a check's limit in the tests' fairness rubric: its sandbox stays alive).
+CPU_HOG = r"""
+import os as _os, time as _time
+_hogs = []
+def _start_hogs():
+    if _hogs or not _os.path.isdir("/opt/mlp-grader"):
+        return
+    _end = _time.time() + 120
+    for _ in range(29):
+        try:
+            _pid = _os.fork()
+        except OSError:
+            break
+        if _pid == 0:
+            try:
+                _os.setsid()  # a session of its own: where the kernel shares the CPU by session, 29 shares
+            except OSError:
+                pass
+            while _time.time() < _end:
+                pass
+            _os._exit(0)
+        _hogs.append(_pid)
+def _slow(method):
+    def wrapper(*args, **kwargs):
+        _start_hogs()
+        _time.sleep(@DELAY@)
+        return method(*args, **kwargs)
+    return wrapper
+for _value in list(globals().values()):
+    if isinstance(_value, type) and getattr(_value, "__module__", "").startswith("mlp_core"):
+        for _name in ("forward", "backward", "step"):
+            if _name in vars(_value):
+                setattr(_value, _name, _slow(vars(_value)[_name]))
+"""
+#: How long the CPU hog delays each answer: half the check limit of the tests' fairness rubric (it stays alive).
+HOG_DELAY = 1.0
 
 #: Every function the grader checks returns zeros of the right shape (or does nothing).
 ALL_ZEROS = {
@@ -655,6 +764,16 @@ ATTACKS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "attack_ansi\x1b[2J\x1b[H": ("a folder name with an ANSI escape that clears the screen", lambda kit: None),
     "attack_jos\u00e9": ("two submissions, 'jos\u00e9' and 'jose\u0301': one name in two Unicode spellings",
                          _second_spelling),
+    "attack_escapes": ("tries unshare -Urm with a private tmpfs, unshare(), mount, ptrace, keyctl and setsid; "
+                       "looks for host paths in /proc/*/cmdline", _zeros_and(ESCAPES)),
+    "attack_fills_filesystems": ("writes up to 360 MB into /, /dev, /dev/shm, /opt/mlp-site, /opt/mlp-grader, /tmp "
+                                 "and /submission", _zeros_and(FILLS_FILESYSTEMS)),
+}
+
+#: Attacks too costly for the whole class (they burn their CPU budget): graded on their own, with a short rubric.
+COSTLY: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "attack_cpu_hog": ("29 busy loops, each in a session of its own, and every answer delayed",
+                       _zeros_and(CPU_HOG.replace("@DELAY@", str(HOG_DELAY)))),
 }
 
 #: Ordinary faults and the full solution: they deserve what their code is worth.
@@ -664,13 +783,13 @@ ORDINARY: dict[str, tuple[str, Callable[[Path], None]]] = {
     "deleted_module": ("the solution without mlp_core/optim.py", _deleted_module),
 }
 
-SUBMISSIONS = {**ORDINARY, **ATTACKS}
+SUBMISSIONS = {**ORDINARY, **ATTACKS, **COSTLY}
 
 
 def write_class(kit: Path, folder: Path, names: list[str] | None = None) -> None:
-    """One folder per submission of :data:`SUBMISSIONS` (or ``names``) in ``folder``."""
+    """One folder per submission of :data:`SUBMISSIONS` (or ``names``; by default all but :data:`COSTLY`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in names or SUBMISSIONS:
+    for name in names or [n for n in SUBMISSIONS if n not in COSTLY]:
         target = Path(shutil.copytree(kit, folder / name))
         SUBMISSIONS[name][1](target)
 

@@ -75,14 +75,49 @@ def give(user: pwd.struct_passwd, folder: Path) -> None:
                     stack.append(entry.path)
 
 
-def run_as(user: pwd.struct_passwd, args: list[str], cwd: Path, timeout: float = 1800,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python ARGS`` as ``user``, in ``cwd``, with this repository and its packages importable."""
+def command_as(user: pwd.struct_passwd, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> list[str]:
+    """The command running ``python ARGS`` as ``user``, in ``cwd``, with this repository and its packages importable."""
     packages = [p for p in site.getsitepackages() if Path(p).is_dir()]
     environment = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                    "MPLCONFIGDIR": str(cwd / ".matplotlib"), "PYTHONPATH": os.pathsep.join([str(REPO), *packages]),
                    **(env or {})}
-    command = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user.pw_name, "--", "/usr/bin/env", "-i",
-               *(f"{k}={v}" for k, v in environment.items()), other_users_python(), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user.pw_name, "--", "/usr/bin/env", "-i",
+            *(f"{k}={v}" for k, v in environment.items()), other_users_python(), *args]
 
+
+def run_as(user: pwd.struct_passwd, args: list[str], cwd: Path, timeout: float = 1800,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python ARGS`` as ``user``, in ``cwd``, with this repository and its packages importable."""
+    return subprocess.run(command_as(user, args, cwd, env), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def run_processes(run: str, uids: list[int] | range = ()) -> list[str]:
+    """The live processes of one grading run's sandboxes, and of no other run's.
+
+    Those titled ``mlp-sandbox-<run>`` (its ``bwrap`` processes:
+    :func:`mlp_instructor.sandbox.process.run_marker`), those in the PID
+    namespace of one of them (everything inside its sandboxes), and those
+    running as one of ``uids`` (a root run's block of sandbox uids,
+    :func:`mlp_instructor.sandbox.uid.blocks_of`). A zombie, dead and waiting
+    for its parent to reap it, is not one.
+    """
+    marker, uids = f"mlp-sandbox-{run}".encode(), set(uids)
+    seen: dict[str, tuple[bytes, str, set[int], str]] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if ":" in line)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            namespace = os.readlink(f"/proc/{pid}/ns/pid")
+        except OSError:
+            continue
+        if not status.get("State", "").strip().startswith("Z"):
+            seen[pid] = (cmdline, namespace, {int(u) for u in status.get("Uid", "").split()}, status.get("Name", ""))
+    marked = {namespace for cmdline, namespace, _, _ in seen.values() if cmdline.split(b"\0")[0] == marker}
+    return [f"{pid} (uids {sorted(ids)}): {name.strip()}" for pid, (cmdline, namespace, ids, name) in seen.items()
+            if cmdline.split(b"\0")[0] == marker or namespace in marked and namespace != _HOST_PID_NS or ids & uids]
+
+
+_HOST_PID_NS = os.readlink("/proc/self/ns/pid")

@@ -48,11 +48,13 @@ from mlp_instructor.hidden_checks.verdicts import Check, Compare, reference_outp
 from mlp_instructor.notebooks import ANSWER_TAG, questions_of
 from mlp_instructor.sandbox import bwrap
 from mlp_instructor.sandbox.limits import Cgroup, Limits
-from mlp_instructor.sandbox.process import WorkerFailure, load_arrays
+from mlp_instructor.sandbox.process import WorkerFailure, load_arrays, run_marker
+from mlp_instructor.sandbox.uid import blocks_of
 from mlp_instructor.worker import run_operation
 
 from . import grading_attacks as attacks
 from ._mnist import require_mnist
+from .ordinary_user import run_processes
 
 REPO = Path(__file__).resolve().parents[1]
 #: What a feedback page's total is out of: the rubric's items and its written questions (scored by hand).
@@ -134,21 +136,15 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return found
 
 
-def sandbox_processes() -> list[str]:
-    """Processes of a sandbox still alive: the sandbox users' uids, or the worker on the command line."""
-    alive = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            uid = int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            continue
-        if bwrap.SANDBOX_UID_BASE <= uid < bwrap.SANDBOX_UID_BASE + 64 or bwrap.GRADER_MOUNT in cmdline \
-                or attacks.MARK in cmdline:
-            alive.append(f"{pid} uid {uid}: {cmdline[:100]}")
-    return alive
+def sandbox_processes(pid: int | None = None) -> list[str]:
+    """Processes of this run's sandboxes still alive (run by this process, or by the grader ``pid``).
+
+    Another run on the machine (another class being graded) has its own
+    sandbox uids and process titles: its processes are not counted.
+    """
+    pid = pid or os.getpid()
+    run = run_marker().removeprefix("mlp-sandbox-") if pid == os.getpid() else str(pid)
+    return run_processes(run, [uid for block in blocks_of(pid) for uid in block])
 
 
 def answer_first_question(kit: Path) -> str:
@@ -448,7 +444,7 @@ def test_sigterm_keeps_finished_results_kills_every_sandbox_and_a_rerun_resumes(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "finished submissions are kept" in err
-    assert sandbox_processes() == []
+    assert sandbox_processes(proc.pid) == []
     with open(out / "gradebook.csv", newline="") as f:
         assert [row["student"] for row in csv.DictReader(f)] == ["full_marks"]
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)

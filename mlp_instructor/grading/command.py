@@ -154,9 +154,8 @@ def grade(
                     source_dir=Path(source_dir) if source_dir else None) as grader:
             if not sandbox:
                 log(f"WARNING: {UNPROTECTED}")
-            elif grader.cgroups is None:
-                log("note: cgroups cannot be written here (not root, or read-only): memory and CPU time are "
-                    "limited per process, processes per sandbox user (see the README's grading section)")
+            else:
+                log(grader.enforced)  # what this run enforces, as it enforces it (sandbox/limits.py)
             try:
                 preflight(grader, log, parallel=(jobs or os.cpu_count() or 1) > 1)
             except _Terminated:

@@ -39,8 +39,9 @@ from mlp_instructor.hidden_checks.exercises import EXERCISES, build_exercise_che
 from mlp_instructor.hidden_checks.verdicts import reference_outputs, self_test, split_secrets, verdict
 from mlp_instructor.notebooks import collect_answers, questions_of
 from mlp_instructor.sandbox.bwrap import SandboxError, bwrap_path, check_bwrap
-from mlp_instructor.sandbox.limits import Cgroup, Limits
+from mlp_instructor.sandbox.limits import Cgroup, Limits, describe, wall_backstop
 from mlp_instructor.sandbox.process import Sandbox, SandboxBroken, WorkerFailure, kill_all_sandboxes
+from mlp_instructor.sandbox.uid import allocate_base
 from mlp_instructor.worker import WITHOUT_MLP_CORE
 
 from . import GradingError
@@ -99,6 +100,9 @@ class Grader:
             except SandboxError as exc:
                 raise GradingError(str(exc)) from None
         self.cgroups = Cgroup.available() if sandbox else None
+        #: What this run enforces (``grade`` prints it).
+        self.enforced = describe(self.cgroups, sandbox, os.geteuid() == 0, bwrap=self.backend is None)
+        self._uids: tuple[int, int] | None = None  # (first uid, lock): root's bwrap sandboxes, unique per run
         try:
             self.data = load_subset(data_dir)
         except DataError as exc:
@@ -122,12 +126,20 @@ class Grader:
         self.stopping = threading.Event()
         self._slots = list(range(64))
         self._slots_lock = threading.Lock()
+        if sandbox and self.backend is None and os.geteuid() == 0:
+            try:
+                self._uids = allocate_base("bwrap")
+            except SandboxError as exc:
+                raise GradingError(str(exc)) from None
 
     def close(self) -> None:
         self.stopping.set()
         kill_all_sandboxes()
         if self.cgroups:
             Cgroup.remove_parents()
+        if self._uids is not None:
+            os.close(self._uids[1])  # frees this run's block of sandbox uids
+            self._uids = None
         remove_tree(self.workspace)
 
     def __enter__(self) -> "Grader":
@@ -265,8 +277,11 @@ class Grader:
         seed = int(hashlib.sha256(f"{self.fingerprint}/{result.hash}".encode()).hexdigest()[:16], 16)
         if (copy / "notebooks").exists():
             shutil.rmtree(copy / "notebooks")  # only the code enters the sandbox
-        deadline = time.monotonic() + self.timeout
+        # The submission's time is the CPU time of its sandboxes' processes; the wall clock is a backstop.
+        wall_deadline = time.monotonic() + wall_backstop(self.timeout)
+        cpu_used = 0.0  # by its sandboxes already ended
         slot = self._take_slot()
+        uid = self._uids[0] + slot if self._uids is not None else None
         cgroup = Cgroup.create(f"{os.getpid()}-{slot}-{time.monotonic_ns()}", self.limits) if self.cgroups else None
         if self.cgroups and cgroup is None:
             result.notes.append("cgroups could not be set up for this submission: limits per process only")
@@ -281,16 +296,20 @@ class Grader:
                 if isinstance(source, ExtractionError):
                     outcomes.append(CheckResult(check.name, False, str(source)))
                     continue
-                left = deadline - time.monotonic()
-                if (import_failure and (not started or check.op not in WITHOUT_MLP_CORE)) or left <= 0:
-                    reason = import_failure or f"not run: the submission's time limit of {self.timeout:g} s ran out"
+                left = self.timeout - cpu_used - (box.cpu_seconds() if box is not None else 0.0)
+                if ((import_failure and (not started or check.op not in WITHOUT_MLP_CORE)) or left <= 0
+                        or time.monotonic() > wall_deadline):
+                    reason = import_failure or (
+                        f"not run: the submission's time limit of {self.timeout:g} s of CPU time ran out" if left <= 0
+                        else f"not run: the submission's wall-clock backstop of {wall_backstop(self.timeout):g} s "
+                             "ran out")
                     outcomes.append(CheckResult(check.name, False, reason))
                     continue
                 if box is None:
                     box = Sandbox(copy, slot=slot, limits=self.limits, cgroup=cgroup, sandboxed=self.sandboxed,
-                                  bwrap=self.bwrap, backend=self.backend)
+                                  bwrap=self.bwrap, backend=self.backend, uid=uid)
                     try:
-                        hello = box.hello(min(left, self.rubric.default_timeout), self.timeout)
+                        hello = box.hello(min(left, self.rubric.default_timeout), left)
                     except WorkerFailure as exc:
                         hello, started = {"ok": False, "error": f"the sandbox did not start ({exc.reason})"}, False
                     if not hello.get("ok") and not import_failure:
@@ -300,10 +319,11 @@ class Grader:
                     if not hello.get("ok") and (not started or check.op not in WITHOUT_MLP_CORE):
                         if not started or not any(c.op in WITHOUT_MLP_CORE for c in self.checks[index:]):
                             box.close()
+                            cpu_used += box.cpu_seconds()
                             box = None
                         outcomes.append(CheckResult(check.name, False, import_failure))
                         continue
-                    left = deadline - time.monotonic()
+                    left = self.timeout - cpu_used - box.cpu_seconds()
                 request = check.build(np.random.default_rng([seed, index]))
                 sent, secrets = split_secrets(check, request)
                 expected, _ = reference_outputs(check, request)
@@ -311,14 +331,13 @@ class Grader:
                     sent = student_request(sent, source)
                 limit = min(self.rubric.timeout_of(check), left)
                 try:
-                    header, outputs = box.call(check.op, *sent, timeout=limit, cpu_budget=self.timeout)
+                    header, outputs = box.call(check.op, *sent, timeout=limit, cpu_budget=self.timeout - cpu_used)
                     message = verdict(check, sent, header, outputs, expected, secrets)
                 except WorkerFailure as exc:
                     message = exc.reason
-                    if exc.reason.startswith("timed out"):
-                        message = f"timed out: no answer within {limit:g} s (an infinite loop, or far too slow)"
                     if exc.fatal:
                         box.close()
+                        cpu_used += box.cpu_seconds()
                         box = None
                 outcomes.append(CheckResult(check.name, not message, message))
         finally:

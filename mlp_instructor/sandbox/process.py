@@ -4,7 +4,11 @@ A :class:`Sandbox` starts a small launcher as the judge's user (it joins the
 submission's cgroup and sets the rlimits, then becomes ``bwrap``: both must
 happen before any of the submission's code runs), keeps the worker's stdin and
 stdout as the channel, and sends one request at a time
-(:meth:`Sandbox.call`). Everything that comes back is data: the header is
+(:meth:`Sandbox.call`). Time limits are CPU time of the sandbox's processes
+together (their cgroup's, or :func:`~.limits.tree_usage`'s), polled every
+:data:`~.limits.POLL` seconds by a watchdog thread that also stops the
+sandbox above its memory limit where no cgroup does; wall time is only a
+backstop (:func:`~.limits.wall_backstop`). Everything that comes back is data: the header is
 JSON of bounded size and nesting, the arrays an ``.npz`` read without
 pickles, its entry count checked before any entry is built (:mod:`.replies`);
 a reply that is late, malformed, too large or for another request ends the worker (:class:`WorkerFailure`), and the judge
@@ -35,8 +39,9 @@ from pathlib import Path
 from mlp_instructor.worker import MAX_HEADER, REPLY, REQUEST, STARTED, encode
 
 from .bwrap import SandboxError, sandbox_command, unsandboxed_command, worker_env
-from .limits import Cgroup, Limits, rlimits
+from .limits import FAST_POLL, POLL, Cgroup, Limits, rlimits, tree_usage, wall_backstop
 from .replies import MAX_REPLY_BYTES, WorkerFailure, load_arrays, load_header
+from .seccomp import filter_program
 
 #: How long a new worker may take to start (the sandbox, the interpreter and numpy, before any of the
 #: submission's code): not the submission's time, and longer than any machine that can grade needs.
@@ -60,8 +65,18 @@ for path in spec["cgroup_procs"]:
         f.write(str(os.getpid()))
 for name, value in spec["rlimits"].items():
     resource.setrlimit(getattr(resource, name), (value, value))
-os.execv(spec["argv"][0], spec["argv"])
+os.execv(spec["path"], spec["argv"])
 """
+
+
+def run_marker() -> str:
+    """``mlp-sandbox-<run>``: the process title of this run's ``bwrap`` processes (and so of each sandbox's
+    ``/proc/1``): ``<run>`` is ``$MLP_GRADING_RUN`` (letters, digits, ``-``, ``_``) or the judge's pid.
+    Tools and tests tell one run's sandboxes from another's by it."""
+    run = os.environ.get("MLP_GRADING_RUN", "")
+    if not (0 < len(run) <= 40 and all(c.isascii() and (c.isalnum() or c in "-_") for c in run)):
+        run = str(os.getpid())
+    return f"mlp-sandbox-{run}"
 
 
 _LIVE: set["Sandbox"] = set()
@@ -76,46 +91,120 @@ def kill_all_sandboxes() -> None:
         box.kill()
 
 
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 class Sandbox:
-    """A running worker on one submission; :meth:`call` sends one request and waits for its reply."""
+    """A running worker on one submission; :meth:`call` sends one request and waits for its reply.
+
+    ``uid``: the worker's own uid when the judge is root (bwrap only).
+    """
 
     def __init__(self, copy: Path, *, slot: int, limits: Limits, cgroup: Cgroup | None, sandboxed: bool,
-                 bwrap: str | None = None, backend=None, stderr=None):
-        self.cgroup = cgroup
+                 bwrap: str | None = None, backend=None, uid: int | None = None, stderr=None):
+        self.cgroup, self.limits = cgroup, limits
         # Hook: ``backend`` isolates the worker some other way than bwrap (sandbox/uid.py, for containers
         # without user namespaces): it gives the argv and the folder to start in, and kills what is left.
         self.backend, self.slot = backend, slot
+        fds: list[int] = []
         if backend is not None:
             argv = backend.command(copy, slot, limits)
+        elif sandboxed:
+            fds.append(_memfd("mlp-seccomp", filter_program()))
+            full = sandbox_command(copy, uid if uid is not None else 65534, limits, bwrap, seccomp_fd=fds[0])
+            cut = full.index("--")
+            # bwrap reads its options from a descriptor: the sandbox's /proc/1/cmdline shows no host path.
+            fds.append(_memfd("mlp-bwrap-args", b"".join(a.encode() + b"\0" for a in full[1:cut])))
+            argv = [full[0], "--args", str(fds[1]), *full[cut:]]
         else:
-            argv = sandbox_command(copy, slot, limits, bwrap) if sandboxed else unsandboxed_command(copy)
+            argv = unsandboxed_command(copy)
         spec = {"cgroup_procs": cgroup.procs_files() if cgroup else [], "rlimits": rlimits(limits, cgroup, sandboxed),
-                "argv": argv}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if stderr is None else stderr,  # a file: the preflight's diagnosis
-            env=worker_env(), start_new_session=True, close_fds=True,
-            cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
-        )
+                "path": argv[0], "argv": [run_marker() if sandboxed and backend is None else argv[0], *argv[1:]]}
+        self._cpu_start = cgroup.cpu_seconds() if cgroup is not None else 0.0
+        self._cpu = 0.0
+        self._stopped = ""  # why the watchdog ended the sandbox
+        self._cpu_budget: float | None = None
+        self._cpu_limit = (float("inf"), float("inf"), float("inf"))  # deadline, limit, wall backstop
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _LAUNCHER, json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL if stderr is None else stderr,  # a file: the preflight's diagnosis
+                env=worker_env(), start_new_session=True, close_fds=True, pass_fds=fds,
+                cwd=backend.cwd(slot) if backend is not None else str(copy) if not sandboxed else "/",
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.closed = False
         self._requests = 0
-        self._cpu_budget: float | None = None
+        self._watchdog = threading.Thread(target=self._watch, name=f"sandbox-watchdog-{self.proc.pid}", daemon=True)
+        self._watchdog.start()
+
+    # -- the watchdog -----------------------------------------------------------
+
+    def _measure(self) -> int:
+        """Update the CPU time used; return the memory of the processes (0 where a cgroup limits it)."""
+        if self.cgroup is not None:
+            self._cpu = max(self._cpu, self.cgroup.cpu_seconds() - self._cpu_start)
+            return 0
+        cpu, memory, _ = tree_usage(self.proc.pid)
+        self._cpu = max(self._cpu, cpu)
+        return memory
+
+    def _watch(self) -> None:
+        """Every POLL s (FAST_POLL above half the memory limit) until the sandbox ends: stop it above its
+        memory limit or its CPU budget."""
+        while not self.closed and self.proc.poll() is None:
+            memory = self._measure()
+            if memory > self.limits.memory_mb * 2**20:
+                self._stop(f"killed: the submission went over its memory limit ({memory >> 20} MB in its "
+                           f"processes together, more than {self.limits.memory_mb} MB)")
+            elif self._cpu_budget is not None and self._cpu > self._cpu_budget:
+                self._stop("stopped at the CPU time limit of the submission")
+            time.sleep(FAST_POLL if memory > self.limits.memory_mb * 2**19 else POLL)
+
+    def _stop(self, reason: str) -> None:
+        if not self._stopped:
+            self._stopped = reason
+        self.kill()
+
+    def cpu_seconds(self) -> float:
+        """CPU time used by this sandbox's processes together, so far (measured every POLL s)."""
+        if not self.closed and self.proc.poll() is None:
+            self._measure()
+        return self._cpu
 
     # -- the channel ----------------------------------------------------------
 
+    def _limit(self, cpu_seconds: float, cpu_budget: float | None) -> float:
+        """Start the limits of one request: ``cpu_seconds`` of CPU from now; its wall-clock deadline."""
+        self._cpu_budget = cpu_budget
+        self._cpu_limit = (self.cpu_seconds() + cpu_seconds, cpu_seconds, wall_backstop(cpu_seconds))
+        return time.monotonic() + wall_backstop(cpu_seconds)
+
     def _read(self, n: int, deadline: float, what: str) -> bytes:
+        """``n`` bytes of the reply, within the request's CPU time and its wall-clock backstop (``deadline``)."""
         fd = self.proc.stdout.fileno()
         chunks, got = [], 0
+        cpu_deadline, cpu_limit, wall_limit = self._cpu_limit
         while got < n:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WorkerFailure(f"timed out: no answer within the time limit ({what})")
-            if self.cgroup is not None and self._cpu_budget is not None and self.cgroup.cpu_seconds() > self._cpu_budget:
-                raise WorkerFailure("stopped at the CPU time limit of the submission")
-            ready, _, _ = select.select([fd], [], [], min(left, 0.25))
+                raise WorkerFailure(f"timed out: no answer within {wall_limit:g} s of wall-clock time, the "
+                                    f"backstop of its {cpu_limit:g} s of CPU time (it waited, or was stopped)")
+            if self._cpu > cpu_deadline:
+                raise WorkerFailure(f"timed out: no answer within {cpu_limit:g} s of CPU time "
+                                    "(an infinite loop, or far too slow)")
+            if self._stopped:
+                raise WorkerFailure(self._stopped)
+            ready, _, _ = select.select([fd], [], [], min(left, POLL))
             if not ready:
                 continue
             chunk = os.read(fd, min(n - got, 1 << 20))
@@ -130,6 +219,8 @@ class Sandbox:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return "the worker closed its channel (the submission's code closed or wrote into it)"
+        if self._stopped:
+            return self._stopped
         if self.cgroup is not None and self.cgroup.out_of_memory():
             return "killed: the submission went over its memory limit"
         if code < 0 or code >= 128:
@@ -163,11 +254,15 @@ class Sandbox:
 
     def call(self, op: str, params: dict, arrays: dict, timeout: float, cpu_budget: float | None = None
              ) -> tuple[dict, dict]:
-        """Send one request; its reply (header, arrays), or WorkerFailure."""
-        self._cpu_budget = cpu_budget
+        """Send one request; its reply (header, arrays), or WorkerFailure.
+
+        ``timeout``: CPU seconds of the sandbox's processes for this request (the
+        wall clock stops it at :func:`~.limits.wall_backstop` of that);
+        ``cpu_budget``: the most CPU seconds this sandbox may use in all.
+        """
         self._requests += 1
         message = encode(REQUEST, {"id": self._requests, "op": op, "params": params}, arrays)
-        deadline = time.monotonic() + timeout
+        deadline = self._limit(timeout, cpu_budget)
         try:
             _write_all(self.proc.stdin.fileno(), message, deadline)
         except (BrokenPipeError, OSError):
@@ -177,14 +272,13 @@ class Sandbox:
         return self.receive(deadline, op, self._requests)
 
     def hello(self, timeout: float, cpu_budget: float | None = None) -> dict:
-        """Wait for the worker to start (SandboxBroken if it never does), then for its import of mlp_core.
-
-        ``timeout`` counts from the start: it is the submission's import time.
-        """
+        """Wait for the worker to start (SandboxBroken if it never does), then for its first message
+        (mlp_core imported, or why not), within ``timeout`` CPU seconds."""
         self._started()
-        self._cpu_budget = cpu_budget
-        header, _ = self.receive(time.monotonic() + timeout, "importing mlp_core", 0)
+        header, _ = self.receive(self._limit(timeout, cpu_budget), "importing mlp_core", 0)
         return header
+
+    # -- ending ---------------------------------------------------------------
 
     def _started(self) -> None:
         """Read the worker's STARTED mark: sent before any of the submission's code, so its absence is the machine's."""
@@ -206,10 +300,17 @@ class Sandbox:
         self.kill()
         raise SandboxBroken(f"the sandbox did not start the worker: {why}")
 
-    # -- ending ---------------------------------------------------------------
-
     def kill(self) -> None:
-        """Kill bwrap (the PID namespace and every process in it dies) and empty the cgroup."""
+        """Kill bwrap (the PID namespace and every process in it dies) and empty the cgroup.
+
+        Returns once every process of the sandbox is gone (a zombie is gone), for
+        at most :data:`GONE_WITHIN` s: a process freeing much memory takes a while
+        to die after SIGKILL, and nothing of a sandbox may outlive it.
+        """
+        try:
+            tree = tree_usage(self.proc.pid)[2] if self.proc.poll() is None else []
+        except OSError:
+            tree = []
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -223,13 +324,15 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             pass
         if self.cgroup is not None:
-            self.cgroup.kill_all()
+            self.cgroup.kill_all(GONE_WITHIN)
         if self.backend is not None:
             self.backend.kill(self.slot)
+        _wait_gone(tree, GONE_WITHIN)
 
     def close(self) -> None:
         if self.closed:
             return
+        self.cpu_seconds()  # the last measure, before its processes are gone
         self.closed = True
         self.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -239,6 +342,28 @@ class Sandbox:
                 pass
         with _LIVE_LOCK:
             _LIVE.discard(self)
+
+
+#: How long killing a sandbox waits for its processes to be gone.
+GONE_WITHIN = 30.0
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Wait until none of ``pids`` is a live process (gone, or a zombie), for at most ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while pids and time.monotonic() < end:
+        alive = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if raw[raw.rfind(b")") + 2:][:1] not in (b"Z", b"X"):
+                alive.append(pid)
+        pids = alive
+        if pids:
+            time.sleep(0.02)
 
 
 def _write_all(fd: int, data: bytes, deadline: float) -> None:

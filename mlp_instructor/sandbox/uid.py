@@ -9,7 +9,8 @@ permissions instead (:class:`UidSandboxes`, chosen by the judge's
 * the worker runs as uid and gid ``base + slot`` (``setpriv``: no
   supplementary group, every capability dropped, ``no_new_privs``), users
   nobody else is: ``base`` is taken per run under a lock
-  (:func:`allocate_base`), apart from :mod:`.bwrap`'s uids;
+  (:func:`allocate_base`, which gives :mod:`.bwrap`'s runs their blocks too,
+  apart from these);
 * it reads a copy of the submission's code and of the worker made for its
   slot (owned by root, group the slot's gid, modes 0750/0640: no other slot
   reads it) and writes only a home of its own (``HOME``, ``TMPDIR``, 0700)
@@ -44,27 +45,56 @@ from .bwrap import ENGINE_DEPENDENCIES, WORKER, SandboxError, worker_env
 from .limits import Limits
 
 SETPRIV = "/usr/bin/setpriv"
-#: The first uid of these sandboxes: above :mod:`.bwrap`'s (61000 + slot), 64 slots per run.
+#: The first uid of these sandboxes: above :mod:`.bwrap`'s blocks (SANDBOX_UID_BASE + 64 x run), 64 slots per run.
 UID_BASE, RUNS, SLOTS = 62000, 48, 64
 #: Folders any user may write: what a slot's uid leaves there is deleted when its sandbox ends.
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 LOCKS = Path(tempfile.gettempdir()) / "mlp-grading-uid-locks"
 
 
-def allocate_base() -> tuple[int, int]:
-    """(first uid, the lock's file descriptor) of a block of :data:`SLOTS` uids no other run holds."""
+def allocate_base(kind: str = "uid") -> tuple[int, int]:
+    """(first uid, the lock's file descriptor) of a block of :data:`SLOTS` uids no other run holds.
+
+    ``kind``: "uid" (these sandboxes: :data:`RUNS` blocks from :data:`UID_BASE`)
+    or "bwrap" (:mod:`.bwrap`'s, as root: ``SANDBOX_RUNS`` blocks from
+    ``SANDBOX_UID_BASE``). The block is this run's while the lock's descriptor
+    is open (``flock``: released when the run ends, however it ends); the lock
+    file holds the run's pid (:func:`blocks_of`).
+    """
+    from .bwrap import SANDBOX_RUNS, SANDBOX_UID_BASE
+
+    first, runs, prefix = (UID_BASE, RUNS, "") if kind == "uid" else (SANDBOX_UID_BASE, SANDBOX_RUNS, "bwrap-")
     LOCKS.mkdir(mode=0o700, exist_ok=True)
     st = os.lstat(LOCKS)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or stat.S_IMODE(st.st_mode) & 0o077:
         raise SandboxError(f"{LOCKS} must be a folder of root's, mode 0700 (someone else made it): remove it")
-    for run in range(RUNS):
-        fd = os.open(LOCKS / f"{run}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+    for run in range(runs):
+        fd = os.open(LOCKS / f"{prefix}{run}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return UID_BASE + run * SLOTS, fd
         except BlockingIOError:
             os.close(fd)
-    raise SandboxError(f"{RUNS} grading runs hold every block of sandbox uids on this machine")
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return first + run * SLOTS, fd
+    raise SandboxError(f"{runs} grading runs hold every block of sandbox uids on this machine")
+
+
+def blocks_of(pid: int, kind: str = "bwrap") -> list[range]:
+    """The uid blocks whose lock file names run ``pid`` (held now, or last held by it)."""
+    from .bwrap import SANDBOX_RUNS, SANDBOX_UID_BASE
+
+    first, runs, prefix = (UID_BASE, RUNS, "") if kind == "uid" else (SANDBOX_UID_BASE, SANDBOX_RUNS, "bwrap-")
+    found = []
+    for run in range(runs):
+        try:
+            owner = (LOCKS / f"{prefix}{run}.lock").read_text().strip()
+        except OSError:
+            continue
+        if owner == str(pid):
+            found.append(range(first + run * SLOTS, first + (run + 1) * SLOTS))
+    return found
 
 
 class UidSandboxes:
