@@ -244,6 +244,7 @@ def clocked(clocks: Clocks):
 def grade_class(submissions: Path, out: Path, jobs: int, data_dir: str | None) -> tuple[float, Clocks, list]:
     """Grade the class with ``jobs`` at a time: wall seconds, the clocks (CPU of the whole run: "run"), the results."""
     from mlp_instructor.grading.command import grade
+    from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
 
     clocks = Clocks()
     with clocked(clocks):
@@ -251,7 +252,8 @@ def grade_class(submissions: Path, out: Path, jobs: int, data_dir: str | None) -
         report = grade(submissions, out, jobs=jobs, data_dir=data_dir, log=lambda line: None)
         wall = time.perf_counter() - start
         clocks.cpu["run"] = cpu_seconds(children=False) - cpu  # the sandboxes' own: "sandboxes", from their cgroups
-    bad = [r.student for r in report.results if r.status != "graded" or r.total < report.max_points]
+    full = load_rubric(DEFAULT_RUBRIC).max_points  # the points graded by code (the written answers are by hand)
+    bad = [r.student for r in report.results if r.status != "graded" or sum(r.scores.values()) < full - 1e-9]
     if bad:
         raise SystemExit(f"grading_time.py: complete submissions lost points ({', '.join(bad)}): see {out}/feedback")
     return wall, clocks, report.results

@@ -36,6 +36,7 @@ from mlp_instructor.grading.preflight import RELEASE, SOLUTION, uid_map_hint, ve
 from mlp_instructor.grading.results import CheckResult, SubmissionResult
 from mlp_instructor.grading.rubric import DEFAULT_RUBRIC, load_rubric
 from mlp_instructor.sandbox.bwrap import GRADER_MOUNT, SANDBOX_UID_BASE
+from mlp_instructor.sandbox.uid import LOCKS, locks_dir
 
 from . import grading_attacks as attacks
 from ._mnist import require_mnist
@@ -289,3 +290,13 @@ def test_the_rootless_hint_names_a_uid_the_namespace_lacks(tmp_path):
     assert f"uid {SANDBOX_UID_BASE} does not exist here" in uid_map_hint(SANDBOX_UID_BASE, uid_map)
     uid_map.write_text("         0          0 4294967295\n")
     assert uid_map_hint(SANDBOX_UID_BASE, uid_map) == ""
+
+
+def test_the_uid_locks_of_a_rootless_container_are_its_own(tmp_path):
+    """Root of a user namespace sees the machine's lock folder owned by nobody: its runs lock a folder of their
+    own (they hand out their namespace's uids), so the preflight, not the lock folder, says what is wrong."""
+    uid_map = tmp_path / "uid_map"
+    uid_map.write_text("         0          0 4294967295\n")
+    assert locks_dir(uid_map) == LOCKS
+    uid_map.write_text("         0       1000          1\n")
+    assert locks_dir(uid_map) == LOCKS.with_name(f"{LOCKS.name}-ns1000")

@@ -52,6 +52,19 @@ SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 LOCKS = Path(tempfile.gettempdir()) / "mlp-grading-uid-locks"
 
 
+def locks_dir(uid_map: Path = Path("/proc/self/uid_map")) -> Path:
+    """The folder of the uid locks: :data:`LOCKS` for the machine's root, one of its own for the root of
+    a user namespace (a rootless container's root is another uid outside, and sees LOCKS owned by nobody;
+    the uids it may hand out are its namespace's, so its runs need only agree among themselves)."""
+    try:
+        inside, outside, count = (int(x) for x in uid_map.read_text().split()[:3])
+    except (OSError, ValueError):
+        return LOCKS
+    if (inside, outside, count) == (0, 0, 4294967295):
+        return LOCKS
+    return LOCKS.with_name(f"{LOCKS.name}-ns{outside}")
+
+
 def allocate_base(kind: str = "uid") -> tuple[int, int]:
     """(first uid, the lock's file descriptor) of a block of :data:`SLOTS` uids no other run holds.
 
@@ -64,12 +77,13 @@ def allocate_base(kind: str = "uid") -> tuple[int, int]:
     from .bwrap import SANDBOX_RUNS, SANDBOX_UID_BASE
 
     first, runs, prefix = (UID_BASE, RUNS, "") if kind == "uid" else (SANDBOX_UID_BASE, SANDBOX_RUNS, "bwrap-")
-    LOCKS.mkdir(mode=0o700, exist_ok=True)
-    st = os.lstat(LOCKS)
+    locks = locks_dir()
+    locks.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(locks)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or stat.S_IMODE(st.st_mode) & 0o077:
-        raise SandboxError(f"{LOCKS} must be a folder of root's, mode 0700 (someone else made it): remove it")
+        raise SandboxError(f"{locks} must be a folder of root's, mode 0700 (someone else made it): remove it")
     for run in range(runs):
-        fd = os.open(LOCKS / f"{prefix}{run}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        fd = os.open(locks / f"{prefix}{run}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,7 +103,7 @@ def blocks_of(pid: int, kind: str = "bwrap") -> list[range]:
     found = []
     for run in range(runs):
         try:
-            owner = (LOCKS / f"{prefix}{run}.lock").read_text().strip()
+            owner = (locks_dir() / f"{prefix}{run}.lock").read_text().strip()
         except OSError:
             continue
         if owner == str(pid):
