@@ -71,7 +71,7 @@ def test_a_plain_csv_listing_and_extensions_give_each_student_their_penalty(setu
     assert not outcomes["alice"]["extended"]
     result = SubmissionResult("bob", "h", late=outcomes["bob"])
     text = " ".join(b.text for b in late_blocks(result))
-    assert "1 day(s) late" in text and "-8 point(s)" in text and "(your extension)" in text
+    assert "1 day(s) late" in text and "deducted: 8 point(s)" in text and "(your extension)" in text
     assert "modification time" not in text  # the time came from a listing
 
 
@@ -120,7 +120,7 @@ def test_without_a_listing_the_files_times_are_used_and_the_feedback_says_so(set
     assert [policy.outcome(s, 90)["days"] for s in ("alice", "bob")] == [0, 4]
     assert policy.outcome("carol", 90)["percent"] == 100  # written today, long after the due date: past 7 days
     text = " ".join(b.text for b in late_blocks(SubmissionResult("bob", "h", late=policy.outcome("bob", 90))))
-    assert "newest modification time of your files" in text and "-36 point(s)" in text
+    assert "newest modification time of your files" in text and "deducted: 36 point(s)" in text
 
 
 def test_no_due_date_means_no_late_policy(setup):

@@ -339,7 +339,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
                        assignment=args.assignment, lms_feedback=args.lms_feedback, late=args.late,
                        submission_times=args.submission_times, log=lambda line: print(line, flush=True))
     except GradingError as exc:
-        print(f"python -m mlp_core grade: error: {terminal_text(str(exc))}", file=sys.stderr)
+        # its lines kept (a message may list ways out), each line's control characters shown as escapes
+        text = "\n".join(terminal_text(line) for line in str(exc).splitlines())
+        print(f"python -m mlp_core grade: error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("python -m mlp_core grade: stopped; finished submissions are kept, run it again to resume",

@@ -351,7 +351,7 @@ def late_blocks(result) -> list[Block]:
         text = f"Submitted {late['shown']}, {due}: on time."
     else:
         text = (f"Submitted {late['shown']}, {due}: {late['days']} day(s) late (each day started counts), "
-                f"so {late['percent']:g}% of the points earned is deducted: -{points_text(late['penalty'])} point(s).")
+                f"so {late['percent']:g}% of the points earned is deducted: {points_text(late['penalty'])} point(s).")
     blocks: list[Block] = [Heading(2, "Lateness"), Para(text)]
     if not late["source"]:
         blocks.append(Para("The submission time is the newest modification time of your files: no submission "
