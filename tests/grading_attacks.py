@@ -225,6 +225,15 @@ if _os.fork() == 0:
     _os._exit(0)
 '''
 
+# The end of an attack that measures what it got: `_what` becomes the error of every Linear.forward, so it
+# reaches the feedback page (and the tests) as the check's reason.
+ACHIEVED = r'''
+from . import layers as _layers
+def _achieved(*args, **kwargs):
+    raise RuntimeError("ACHIEVED: " + _what)
+_layers.Linear.forward = _achieved
+'''
+
 # Appended to mlp_core/__init__.py: up to 200 processes, each sleeping (bounded: a real bomb would not be).
 FORK_BOMB = r'''
 import os as _os, time as _time
@@ -238,12 +247,7 @@ try:
 except OSError:
     pass
 _what = f"{_children} child processes started"
-
-from . import layers as _layers
-def _achieved(*args, **kwargs):
-    raise RuntimeError("ACHIEVED: " + _what)
-_layers.Linear.forward = _achieved
-'''
+''' + ACHIEVED
 
 # Appended to mlp_core/__init__.py: four fresh interpreters of 900 MB each (each under a per-process limit).
 MEMORY_CHILDREN = r'''
@@ -260,12 +264,7 @@ while len(_held) < 4 and _time.time() < _end:
 _time.sleep(0.5)  # a child killed for memory is dead by now: it held its 900 MB, but not at once with the rest
 _alive = [c for c in _children if c.stdout in _held and c.poll() is None]
 _what = f"{len(_alive)} of 4 children held 900 MB at once"
-
-from . import layers as _layers
-def _achieved(*args, **kwargs):
-    raise RuntimeError("ACHIEVED: " + _what)
-_layers.Linear.forward = _achieved
-'''
+''' + ACHIEVED
 
 # Appended to mlp_core/__init__.py: fills the disk with files of 100 MB (each under a per-file limit), up to 1.5 GB.
 DISK_FILL = r'''
@@ -282,12 +281,7 @@ for _k, _folder in enumerate((_tempfile.gettempdir(), _os.getcwd(), _os.path.exp
     except OSError:
         pass
 _what = f"{_written} MB written"
-
-from . import layers as _layers
-def _achieved(*args, **kwargs):
-    raise RuntimeError("ACHIEVED: " + _what)
-_layers.Linear.forward = _achieved
-'''
+''' + ACHIEVED
 
 # The judge's own limits (issue 23). The worker's encoder is replaced from inside the sandbox (in
 # every worker module that holds it), so the replies the judge reads are whatever the student builds.
@@ -441,12 +435,7 @@ for _pid in [p for p in _os.listdir("/proc") if p.isdigit()]:
     _host.update(a for a in _args if a.startswith("/") and not _os.path.exists(a.split("=")[0]))
 _got.append(f"host paths in /proc/*/cmdline: {len(_host)}")
 _what = ", ".join(_got)
-
-from . import layers as _layers
-def _achieved(*args, **kwargs):
-    raise RuntimeError("ACHIEVED: " + _what)
-_layers.Linear.forward = _achieved
-"""
+""" + ACHIEVED
 
 # Appended to mlp_core/__init__.py: writes up to 360 MB (files of 15 MB, each under the per-file limit)
 # into every folder of the sandbox that might be writable; only inside the sandbox (never on the host).
@@ -467,12 +456,7 @@ if _os.path.isdir("/opt/mlp-grader"):
             pass
         _report.append(f"{_folder}={_written} MB")
 _what = ", ".join(_report) or "not in the sandbox"
-
-from . import layers as _layers
-def _achieved(*args, **kwargs):
-    raise RuntimeError("ACHIEVED: " + _what)
-_layers.Linear.forward = _achieved
-"""
+""" + ACHIEVED
 
 # Appended to mlp_core/__init__.py (after ALL_ZEROS): at the first call of a method of mlp_core's
 # classes, 29 busy loops for 120 s, each in a session of its own; and every such call waits HOG_DELAY s
